@@ -1,0 +1,317 @@
+/*
+ * libtensorbridge: zero-copy interchange between ndarrays and tensors.
+ *
+ * Conventions used throughout this header:
+ *   - Every fallible function returns a tb_status; TB_OK is 0. On failure a
+ *     message naming the offending field and value is kept for the calling
+ *     thread and returned by tb_last_error(). Outputs are written only on
+ *     success.
+ *   - Tensors are opaque, reference-counted handles. "Returns a new reference"
+ *     means the caller must call tb_tensor_release() once; "borrows" means the
+ *     function neither keeps nor releases the caller's reference.
+ *   - Strides are counted in elements, as in DLPack, and may be negative or 0.
+ *   - The library never prints, aborts or exits.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef TENSORBRIDGE_H
+#define TENSORBRIDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlpack_abi.h"
+#include "tensorbridge/version.h"
+
+#if defined(_WIN32) && defined(TB_BUILDING_LIBRARY) && !defined(TB_STATIC)
+#define TB_API __declspec(dllexport)
+#elif defined(_WIN32) && !defined(TB_STATIC)
+#define TB_API __declspec(dllimport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define TB_API __attribute__((visibility("default")))
+#else
+#define TB_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* The library's version as "MAJOR.MINOR.PATCH" (of the loaded library, which
+ * may differ from the TB_VERSION_* macros the caller was compiled against). */
+TB_API const char *tb_version(void);
+/* MAJOR * 10000 + MINOR * 100 + PATCH. */
+TB_API int32_t tb_version_number(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status and errors                                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef enum tb_status {
+  TB_OK = 0,
+  TB_ERR_INVALID = 1,      /* an argument is out of its domain */
+  TB_ERR_NOMEM = 2,        /* an allocation failed */
+  TB_ERR_OVERFLOW = 3,     /* a size or offset computation overflowed */
+  TB_ERR_DTYPE = 4,        /* dtype unknown, or not supported by the operation */
+  TB_ERR_DEVICE = 5,       /* device unknown, or no backend for it */
+  TB_ERR_LAYOUT = 6,       /* the layout does not allow the operation without a copy */
+  TB_ERR_READONLY = 7,     /* a write was asked through a read-only tensor */
+  TB_ERR_UNSUPPORTED = 8,  /* a valid request that this build cannot carry out */
+  TB_ERR_VERSION = 9,      /* an ABI version this library does not speak */
+  TB_ERR_INDEX = 10,       /* an index or dimension is out of range */
+  TB_ERR_COPY_REQUIRED = 11 /* the request needs a copy and copying was refused */
+} tb_status;
+
+/* A static, human-readable name for a status ("TB_ERR_NOMEM"); never NULL. */
+TB_API const char *tb_status_name(tb_status status);
+
+/*
+ * The message of the last failure on the calling thread ("" when none).
+ * Every function that returns a status other than TB_OK sets it; successful
+ * calls leave it untouched. The pointer stays valid until the next failing
+ * call on the same thread; copy it to keep it longer.
+ */
+TB_API const char *tb_last_error(void);
+/* Resets the calling thread's message to "". */
+TB_API void tb_clear_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Data types                                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * dtypes are DLPack's DLDataType {code, bits, lanes}. The table knows every
+ * code of DLPack 1.3. lanes must be 1. Casting copies are supported between
+ * bool, int8..int64, uint8..uint64, float16, bfloat16, float32, float64,
+ * complex64 and complex128; float8 dtypes are known by name and size and copy
+ * only to themselves; float6/float4 are storage-only (whole contiguous tensors).
+ */
+
+/* The canonical name ("float32", "bfloat16", "float8_e4m3fn", ...), or NULL
+ * for a dtype the table does not know. */
+TB_API const char *tb_dtype_name(DLDataType dtype);
+/* Parses a canonical name; also accepts the aliases "float", "double",
+ * "half", "int", "long", "complex", "cfloat", "cdouble", "bool_". */
+TB_API tb_status tb_dtype_from_name(const char *name, DLDataType *out);
+/* Bytes per element, or 0 for unknown dtypes and for the packed sub-byte
+ * dtypes (float6, float4) whose elements are not byte-addressable. */
+TB_API size_t tb_dtype_itemsize(DLDataType dtype);
+/* TB_OK when the table knows the dtype, else TB_ERR_DTYPE with a message. */
+TB_API tb_status tb_dtype_check(DLDataType dtype);
+/* True when both fields-by-field equal. */
+TB_API bool tb_dtype_equal(DLDataType a, DLDataType b);
+
+/* Convenience constructors for the common dtypes (no table lookup). */
+TB_API DLDataType tb_dtype(uint8_t code, uint8_t bits);
+
+/* ------------------------------------------------------------------------ */
+/* Allocator                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every host allocation the library makes (tensor headers, storage records,
+ * CPU data, scratch buffers) goes through the current allocator. alloc
+ * returns memory aligned to at least `alignment` (a power of two) or NULL;
+ * free receives the pointer and the size that was asked for. Each object
+ * remembers the allocator that made it, so the allocator may be changed at
+ * any time; it must stay usable for as long as objects made by it live.
+ */
+typedef struct tb_allocator {
+  void *(*alloc)(void *user_data, size_t size, size_t alignment);
+  void (*free)(void *user_data, void *ptr, size_t size);
+  void *user_data;
+} tb_allocator;
+
+/* Installs a copy of *allocator; NULL restores the default (the C library's
+ * aligned allocation). Both function pointers must be set. Thread-safe. */
+TB_API tb_status tb_set_allocator(const tb_allocator *allocator);
+/* Writes the current allocator to *out. */
+TB_API void tb_get_allocator(tb_allocator *out);
+
+/* Alignment of data the library allocates on the host, in bytes. */
+#define TB_DATA_ALIGNMENT 64
+
+/* ------------------------------------------------------------------------ */
+/* Tensors                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct tb_tensor tb_tensor_t;
+
+/* Highest ndim a tensor may have (the same as NumPy 2). */
+#define TB_MAX_NDIM 64
+
+/* Flags for tb_from_array. */
+#define TB_FLAG_READONLY 1u
+
+/* Memory order for new storage. */
+typedef enum tb_order {
+  TB_ORDER_C = 0, /* row-major: the last index varies fastest */
+  TB_ORDER_F = 1  /* column-major: the first index varies fastest */
+} tb_order;
+
+/* Flags for casting copies. */
+#define TB_CAST_DISCARD_IMAG 1u /* allow complex -> real by dropping the imaginary part */
+
+/*
+ * Called exactly once, when the last reference to memory wrapped by
+ * tb_from_array goes away. `data` is the pointer passed to tb_from_array.
+ * It may run on any thread: the thread that releases the last reference.
+ */
+typedef void (*tb_deleter_fn)(void *data, void *ctx);
+
+/*
+ * Shares memory the caller owns, without copying (the torch.from_numpy way):
+ * writes through either side are seen by the other.
+ *   data          device pointer / handle of the memory (for CPU, an address)
+ *   byte_offset   bytes from data to the element at index (0, ..., 0)
+ *   shape         ndim extents (>= 0); copied
+ *   strides       ndim element strides, any sign, or NULL for C order; copied
+ *   flags         TB_FLAG_READONLY or 0
+ *   deleter, ctx  called once when the last reference goes; NULL deleter =
+ *                 borrowed memory that the caller keeps alive long enough
+ * On success *out is a new reference. On failure the deleter is NOT called:
+ * the caller keeps ownership of data.
+ */
+TB_API tb_status tb_from_array(void *data, uint64_t byte_offset, DLDataType dtype,
+                               int32_t ndim, const int64_t *shape,
+                               const int64_t *strides, DLDevice device,
+                               uint32_t flags, tb_deleter_fn deleter, void *ctx,
+                               tb_tensor_t **out);
+
+/* Fresh uninitialised storage on `device` (CPU for now), laid out in `order`.
+ * Returns a new reference. */
+TB_API tb_status tb_tensor_empty(DLDataType dtype, int32_t ndim, const int64_t *shape,
+                                 DLDevice device, tb_order order, tb_tensor_t **out);
+/* As tb_tensor_empty, filled with zero bits (0, 0.0, false). */
+TB_API tb_status tb_tensor_zeros(DLDataType dtype, int32_t ndim, const int64_t *shape,
+                                 DLDevice device, tb_order order, tb_tensor_t **out);
+/* As tb_tensor_empty, every element set to *value, one element of
+ * value_dtype converted to dtype by the casting rules. */
+TB_API tb_status tb_tensor_full(DLDataType dtype, int32_t ndim, const int64_t *shape,
+                                DLDevice device, tb_order order, const void *value,
+                                DLDataType value_dtype, tb_tensor_t **out);
+
+/*
+ * Copies host memory into fresh storage (the torch.tensor way): the result is
+ * independent of `data` afterwards. The source is described like
+ * tb_from_array's (strides NULL = C order). dtype NULL keeps src_dtype;
+ * otherwise each element is converted (cast_flags: TB_CAST_*).
+ * Returns a new reference.
+ */
+TB_API tb_status tb_tensor_new(const void *data, DLDataType src_dtype, int32_t ndim,
+                               const int64_t *shape, const int64_t *strides,
+                               const DLDataType *dtype, tb_order order,
+                               uint32_t cast_flags, tb_tensor_t **out);
+
+/* Copies a tensor into fresh storage in `order`, converting to *dtype when
+ * dtype is not NULL. The result is writable. Returns a new reference. */
+TB_API tb_status tb_tensor_copy(const tb_tensor_t *src, const DLDataType *dtype,
+                                tb_order order, uint32_t cast_flags, tb_tensor_t **out);
+
+/* Copies src's elements into dst (same shape, any layouts and dtypes),
+ * converting each. Overlapping memory is handled as if through a temporary.
+ * TB_ERR_READONLY when dst is read-only. */
+TB_API tb_status tb_tensor_copy_into(tb_tensor_t *dst, const tb_tensor_t *src,
+                                     uint32_t cast_flags);
+
+/* Sets every element of t to *value (one element of value_dtype, cast). */
+TB_API tb_status tb_tensor_fill(tb_tensor_t *t, const void *value, DLDataType value_dtype);
+
+/* Reference counting; atomic, safe from any thread. retain returns t. */
+TB_API tb_tensor_t *tb_tensor_retain(tb_tensor_t *t);
+/* Drops one reference; NULL is accepted and ignored. */
+TB_API void tb_tensor_release(tb_tensor_t *t);
+
+/* ---- Queries (borrow t; never fail on a valid handle) ---- */
+TB_API int32_t tb_tensor_ndim(const tb_tensor_t *t);
+/* Arrays of ndim values owned by t, valid while t lives. */
+TB_API const int64_t *tb_tensor_shape(const tb_tensor_t *t);
+TB_API const int64_t *tb_tensor_strides(const tb_tensor_t *t);
+TB_API DLDataType tb_tensor_dtype(const tb_tensor_t *t);
+TB_API DLDevice tb_tensor_device(const tb_tensor_t *t);
+/* Pointer variants for FFIs that cannot take small structs by value. */
+TB_API void tb_tensor_dtype_p(const tb_tensor_t *t, DLDataType *out);
+TB_API void tb_tensor_device_p(const tb_tensor_t *t, DLDevice *out);
+/* The storage's base pointer or handle and the byte offset of the element at
+ * index (0, ..., 0) from it, as in DLTensor. */
+TB_API void *tb_tensor_base(const tb_tensor_t *t);
+TB_API uint64_t tb_tensor_byte_offset(const tb_tensor_t *t);
+/* Address of the element at index (0, ..., 0) for host-accessible devices
+ * (CPU, CUDA host, CUDA managed, ROCm host); NULL for other devices. */
+TB_API void *tb_tensor_data(const tb_tensor_t *t);
+TB_API int64_t tb_tensor_numel(const tb_tensor_t *t);
+/* numel * itemsize (packed sub-byte dtypes: rounded up to whole bytes). */
+TB_API int64_t tb_tensor_nbytes(const tb_tensor_t *t);
+TB_API bool tb_tensor_is_contiguous(const tb_tensor_t *t, tb_order order);
+TB_API bool tb_tensor_is_readonly(const tb_tensor_t *t);
+/* True when a and b view the same storage (one made from the other by a
+ * view, or both wrapping the same tb_from_array call). */
+TB_API bool tb_tensor_shares_storage(const tb_tensor_t *a, const tb_tensor_t *b);
+/*
+ * Every field in one standard struct, without copying: data is the storage
+ * base, byte_offset the offset of element (0, ..., 0), strides always set.
+ * Owned by t; valid while t lives. Do not write through it.
+ */
+TB_API const DLTensor *tb_tensor_dltensor(const tb_tensor_t *t);
+/* Address of the element at index[0..ndim) on a host-accessible device,
+ * bounds-checked. */
+TB_API tb_status tb_tensor_element_ptr(const tb_tensor_t *t, const int64_t *index,
+                                       void **out);
+
+/* ------------------------------------------------------------------------ */
+/* Views: share storage and keep it alive; each returns a new reference     */
+/* ------------------------------------------------------------------------ */
+/* Dimensions may be negative and then count from the end (-1 = last).      */
+
+/*
+ * Python's slicing on one dimension: start/stop count from the end when
+ * negative and are clamped to the extent; step != 0, negative walks
+ * backwards. Pass INT64_MIN / INT64_MAX for an open start or stop
+ * (x[::-1] is start = INT64_MAX, stop = INT64_MIN, step = -1).
+ */
+TB_API tb_status tb_tensor_slice(const tb_tensor_t *src, int32_t dim, int64_t start,
+                                 int64_t stop, int64_t step, tb_tensor_t **out);
+/* Picks one index of a dimension and drops that dimension (x[i]). */
+TB_API tb_status tb_tensor_select(const tb_tensor_t *src, int32_t dim, int64_t index,
+                                  tb_tensor_t **out);
+/* Reorders dimensions: result dim i is src dim perm[i]. */
+TB_API tb_status tb_tensor_permute(const tb_tensor_t *src, const int32_t *perm,
+                                   tb_tensor_t **out);
+/* Swaps two dimensions. */
+TB_API tb_status tb_tensor_transpose(const tb_tensor_t *src, int32_t dim0, int32_t dim1,
+                                     tb_tensor_t **out);
+/*
+ * A view with a new shape and the same elements in C order. One extent may be
+ * -1 (inferred). TB_ERR_LAYOUT when the strides cannot express it without a
+ * copy; tb_tensor_contiguous() first, then reshape, always works.
+ */
+TB_API tb_status tb_tensor_reshape(const tb_tensor_t *src, int32_t ndim,
+                                   const int64_t *shape, tb_tensor_t **out);
+/* src itself (a new reference) when already contiguous in `order`, else a
+ * copy in that order. */
+TB_API tb_status tb_tensor_contiguous(const tb_tensor_t *src, tb_order order,
+                                      tb_tensor_t **out);
+/* Removes dimension dim, which must have extent 1. */
+TB_API tb_status tb_tensor_squeeze(const tb_tensor_t *src, int32_t dim, tb_tensor_t **out);
+/* Removes every dimension of extent 1. */
+TB_API tb_status tb_tensor_squeeze_all(const tb_tensor_t *src, tb_tensor_t **out);
+/* Inserts a dimension of extent 1 before dim (dim in [-(ndim+1), ndim]). */
+TB_API tb_status tb_tensor_unsqueeze(const tb_tensor_t *src, int32_t dim, tb_tensor_t **out);
+/*
+ * Broadcasts to `shape` (NumPy's broadcast_to): new leading dimensions and
+ * extents of 1 grow with stride 0; -1 keeps an extent. The result is
+ * read-only, because its elements alias each other.
+ */
+TB_API tb_status tb_tensor_expand(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
+                                  tb_tensor_t **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TENSORBRIDGE_H */

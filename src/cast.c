@@ -1,0 +1,363 @@
+/*
+ * Element conversion between the 15 castable dtypes (rules in cast.h).
+ *
+ * Design:
+ *   - Dispatch happens once per call: tb__cast_loop picks one of 15 x 15
+ *     loops from a table that X-macros generate. Each loop loads an element
+ *     with memcpy (pointers may be unaligned for the type), widens it to one
+ *     of four value classes, converts that to the target, and stores it with
+ *     memcpy. The classes are u (uint64_t: bool, unsigned ints), s (int64_t:
+ *     signed ints), d (double: float16, bfloat16, float32, float64) and z (two
+ *     doubles: complex). Widening is exact, so every cast rounds at most once:
+ *     into the target.
+ *   - float16 and bfloat16 have no C type; they are stored as their bits and
+ *     rounded by one routine from an exact (sign, 64-bit magnitude, binary
+ *     exponent) form. Going through float32 or double first would round twice:
+ *     int64 2^60 + 2^52 + 1 becomes 2^60 + 2^52 in float32, a tie for bfloat16
+ *     that then rounds down, while the exact value lies above the tie and
+ *     rounds up. The same happens to doubles just above a float16 tie.
+ *   - float -> int saturates and maps NaN to 0. C leaves an out-of-range
+ *     conversion undefined (NumPy inherits whatever the hardware does), so the
+ *     value is clamped against exact power-of-two bounds before converting;
+ *     saturation is the in-range answer that keeps the order of values and is
+ *     the same on every platform.
+ *   - int -> int wraps through unsigned arithmetic; signed targets are written
+ *     as their unsigned bit pattern, so no conversion is implementation-defined.
+ *   - Same-kind pairs copy bytes, so NaN payloads and bool bytes pass through.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cast.h"
+
+/* ---- value classes and stored types ---- */
+
+typedef struct tb_zval {
+  double re, im;
+} tb_zval;
+
+typedef struct tb_c64 {
+  float re, im;
+} tb_c64;
+
+typedef struct tb_c128 {
+  double re, im;
+} tb_c128;
+
+_Static_assert(sizeof(tb_c64) == 8, "complex64 is two packed float32");
+_Static_assert(sizeof(tb_c128) == 16, "complex128 is two packed float64");
+
+/* ---- float16 and bfloat16 ---- */
+
+#define TB_F16_EXP_BITS 5
+#define TB_F16_MAN_BITS 10
+#define TB_BF16_EXP_BITS 8
+#define TB_BF16_MAN_BITS 7
+
+/*
+ * The bits of (-1)^sign * m * 2^e rounded to nearest, ties to even, in a
+ * 16-bit binary format with exp_bits/man_bits. The result is assembled as
+ * ((exponent + bias - 1) << man_bits) + significand-with-implicit-bit, so a
+ * subnormal that rounds up to the smallest normal, and a significand that
+ * carries into the next exponent, both land on the right pattern by plain
+ * addition; a carry past the largest exponent lands on infinity.
+ */
+static inline uint16_t tb_half_round(uint32_t sign, uint64_t m, int32_t e, int32_t exp_bits,
+                                     int32_t man_bits) {
+  const int32_t bias = (1 << (exp_bits - 1)) - 1;
+  const uint32_t inf = ((1u << exp_bits) - 1u) << man_bits;
+  const uint32_t sign_bit = sign << (exp_bits + man_bits);
+  if (m == 0) return (uint16_t)sign_bit;
+  const int32_t top = 63 - __builtin_clzll(m) + e; /* exponent of the leading bit */
+  if (top > bias) return (uint16_t)(sign_bit | inf);
+  const int32_t exp = top > 1 - bias ? top : 1 - bias; /* subnormals share the lowest */
+  const int32_t shift = exp - man_bits - e;            /* bits of m below the last place */
+  uint64_t r;
+  if (shift <= 0) {
+    r = m << -shift; /* exact: fewer than man_bits + 2 bits */
+  } else if (shift > 64) {
+    r = 0; /* m < 2^64 <= half of the last place */
+  } else {
+    const uint64_t half = UINT64_C(1) << (shift - 1);
+    const uint64_t rest = m & ((half << 1) - 1u); /* half << 1 wraps to 0 when shift = 64 */
+    r = shift == 64 ? 0 : m >> shift;
+    r += rest > half || (rest == half && (r & 1u) != 0);
+  }
+  const uint32_t bits = ((uint32_t)(exp + bias - 1) << man_bits) + (uint32_t)r;
+  return (uint16_t)(sign_bit | (bits < inf ? bits : inf));
+}
+
+static inline uint16_t tb_half_from_double(double v, int32_t exp_bits, int32_t man_bits) {
+  uint64_t b;
+  memcpy(&b, &v, sizeof b);
+  const uint32_t sign = (uint32_t)(b >> 63);
+  const uint32_t field = (uint32_t)(b >> 52) & 0x7FFu;
+  const uint64_t frac = b & ((UINT64_C(1) << 52) - 1u);
+  if (field == 0x7FFu) { /* infinity, or NaN made quiet with its sign kept */
+    const uint32_t quiet = frac != 0 ? 1u << (man_bits - 1) : 0u;
+    const uint32_t inf = ((1u << exp_bits) - 1u) << man_bits;
+    return (uint16_t)((sign << (exp_bits + man_bits)) | inf | quiet);
+  }
+  const uint64_t m = field != 0 ? frac | (UINT64_C(1) << 52) : frac;
+  const int32_t e = (int32_t)(field != 0 ? field : 1u) - 1075;
+  return tb_half_round(sign, m, e, exp_bits, man_bits);
+}
+
+/* Exact. Subnormals are scaled from an integer rather than rebiased, so the
+ * result does not depend on the denormals-are-zero mode. */
+static inline float tb_f16_to_float(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  const uint32_t field = (h >> 10) & 0x1Fu;
+  const uint32_t man = h & 0x3FFu;
+  float f;
+  if (field == 0) {
+    f = (float)man * 0x1p-24f;
+    return sign != 0 ? -f : f;
+  }
+  const uint32_t bits = sign | (field == 0x1Fu ? 0x7F800000u : (field + 112u) << 23) | man << 13;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+static inline float tb_bf16_to_float(uint16_t h) {
+  const uint32_t bits = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/* ---- loads: one element, widened exactly to its class ---- */
+
+static inline uint64_t tb_load_boolean(const char *p) {
+  uint8_t v;
+  memcpy(&v, p, sizeof v);
+  return v != 0;
+}
+
+#define TB_LOAD_AS(name, type, wide)                 \
+  static inline wide tb_load_##name(const char *p) { \
+    type v;                                          \
+    memcpy(&v, p, sizeof v);                         \
+    return (wide)v;                                  \
+  }
+
+TB_LOAD_AS(i8, int8_t, int64_t)
+TB_LOAD_AS(i16, int16_t, int64_t)
+TB_LOAD_AS(i32, int32_t, int64_t)
+TB_LOAD_AS(i64, int64_t, int64_t)
+TB_LOAD_AS(u8, uint8_t, uint64_t)
+TB_LOAD_AS(u16, uint16_t, uint64_t)
+TB_LOAD_AS(u32, uint32_t, uint64_t)
+TB_LOAD_AS(u64, uint64_t, uint64_t)
+TB_LOAD_AS(f32, float, double)
+TB_LOAD_AS(f64, double, double)
+
+static inline double tb_load_f16(const char *p) {
+  uint16_t h;
+  memcpy(&h, p, sizeof h);
+  return tb_f16_to_float(h);
+}
+
+static inline double tb_load_bf16(const char *p) {
+  uint16_t h;
+  memcpy(&h, p, sizeof h);
+  return tb_bf16_to_float(h);
+}
+
+static inline tb_zval tb_load_c64(const char *p) {
+  tb_c64 v;
+  memcpy(&v, p, sizeof v);
+  return (tb_zval){v.re, v.im};
+}
+
+static inline tb_zval tb_load_c128(const char *p) {
+  tb_c128 v;
+  memcpy(&v, p, sizeof v);
+  return (tb_zval){v.re, v.im};
+}
+
+/* ---- conversions: tb_<target>_from_<class> returns the stored value ---- */
+
+static inline uint8_t tb_boolean_from_u(uint64_t v) { return v != 0; }
+static inline uint8_t tb_boolean_from_s(int64_t v) { return v != 0; }
+static inline uint8_t tb_boolean_from_d(double v) { return v != 0; } /* NaN is true */
+static inline uint8_t tb_boolean_from_z(tb_zval v) { return v.re != 0 || v.im != 0; }
+
+/*
+ * Integer targets return their unsigned bit pattern. Narrowing an unsigned
+ * value is reduction modulo 2^bits, which is the wrap the rules ask for.
+ */
+#define TB_INT_TARGET(name, utype)                                                       \
+  static inline utype tb_##name##_from_u(uint64_t v) { return (utype)v; }               \
+  static inline utype tb_##name##_from_s(int64_t v) { return (utype)(uint64_t)v; }      \
+  static inline utype tb_##name##_from_z(tb_zval v) { return tb_##name##_from_d(v.re); }
+
+/* Signed targets below 64 bits: min and max are exact doubles, and any value
+ * clamped to them truncates into range. */
+#define TB_NARROW_SIGNED_TARGET(name, type, utype, min, max)                           \
+  static inline utype tb_##name##_from_d(double v) {                                 \
+    const double c = v < (double)(min) ? (double)(min) : v > (double)(max) ? (double)(max) : v; \
+    return isnan(v) ? 0 : (utype)(type)c;                                             \
+  }                                                                                  \
+  TB_INT_TARGET(name, utype)
+
+/* Unsigned targets below 64 bits; NaN and negatives clamp to 0 (a value in
+ * (-1, 0) truncates to 0 anyway). */
+#define TB_NARROW_UNSIGNED_TARGET(name, utype, max)                             \
+  static inline utype tb_##name##_from_d(double v) {                          \
+    const double c = v > 0 ? (v < (double)(max) ? v : (double)(max)) : 0.0;   \
+    return (utype)c;                                                          \
+  }                                                                           \
+  TB_INT_TARGET(name, utype)
+
+TB_NARROW_SIGNED_TARGET(i8, int8_t, uint8_t, INT8_MIN, INT8_MAX)
+TB_NARROW_SIGNED_TARGET(i16, int16_t, uint16_t, INT16_MIN, INT16_MAX)
+TB_NARROW_SIGNED_TARGET(i32, int32_t, uint32_t, INT32_MIN, INT32_MAX)
+TB_NARROW_UNSIGNED_TARGET(u8, uint8_t, UINT8_MAX)
+TB_NARROW_UNSIGNED_TARGET(u16, uint16_t, UINT16_MAX)
+TB_NARROW_UNSIGNED_TARGET(u32, uint32_t, UINT32_MAX)
+
+/* 64-bit targets: the maxima are not doubles, so compare against 2^63 and
+ * 2^64 (the first values out of range) instead of clamping. */
+static inline uint64_t tb_i64_from_d(double v) {
+  const double c = v < -0x1p63 ? -0x1p63 : v;
+  return isnan(v) ? 0 : v >= 0x1p63 ? (uint64_t)INT64_MAX : (uint64_t)(int64_t)c;
+}
+TB_INT_TARGET(i64, uint64_t)
+
+static inline uint64_t tb_u64_from_d(double v) {
+  return v >= 0x1p64 ? UINT64_MAX : (uint64_t)(v > 0 ? v : 0.0);
+}
+TB_INT_TARGET(u64, uint64_t)
+
+#define TB_HALF_TARGET(name, exp_bits, man_bits)                                            \
+  static inline uint16_t tb_##name##_from_u(uint64_t v) {                                 \
+    return tb_half_round(0, v, 0, exp_bits, man_bits);                                    \
+  }                                                                                       \
+  static inline uint16_t tb_##name##_from_s(int64_t v) {                                  \
+    const uint64_t magnitude = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;                    \
+    return tb_half_round(v < 0, magnitude, 0, exp_bits, man_bits);                        \
+  }                                                                                       \
+  static inline uint16_t tb_##name##_from_d(double v) {                                   \
+    return tb_half_from_double(v, exp_bits, man_bits);                                    \
+  }                                                                                       \
+  static inline uint16_t tb_##name##_from_z(tb_zval v) { return tb_##name##_from_d(v.re); }
+
+TB_HALF_TARGET(f16, TB_F16_EXP_BITS, TB_F16_MAN_BITS)
+TB_HALF_TARGET(bf16, TB_BF16_EXP_BITS, TB_BF16_MAN_BITS)
+
+/* C's int -> float and double -> float conversions round once, to nearest
+ * even (and give +-inf past the range, Annex F). */
+#define TB_REAL_TARGET(name, type)                                              \
+  static inline type tb_##name##_from_u(uint64_t v) { return (type)v; }        \
+  static inline type tb_##name##_from_s(int64_t v) { return (type)v; }         \
+  static inline type tb_##name##_from_d(double v) { return (type)v; }          \
+  static inline type tb_##name##_from_z(tb_zval v) { return (type)v.re; }
+
+TB_REAL_TARGET(f32, float)
+TB_REAL_TARGET(f64, double)
+
+#define TB_COMPLEX_TARGET(name, type, part)                                                     \
+  static inline type tb_##name##_from_u(uint64_t v) { return (type){(part)v, 0}; }           \
+  static inline type tb_##name##_from_s(int64_t v) { return (type){(part)v, 0}; }            \
+  static inline type tb_##name##_from_d(double v) { return (type){(part)v, 0}; }             \
+  static inline type tb_##name##_from_z(tb_zval v) { return (type){(part)v.re, (part)v.im}; }
+
+TB_COMPLEX_TARGET(c64, tb_c64, float)
+TB_COMPLEX_TARGET(c128, tb_c128, double)
+
+/* ---- the table ---- */
+
+/* How each kind loads: X(name, kind, class, dtype name). bool is spelled
+ * "boolean" here because <stdbool.h> makes `bool` a macro, which would expand
+ * inside the lists before the names are pasted. */
+#define TB_SOURCES(X)                        \
+  X(boolean, TB_K_BOOL, u, "bool")              \
+  X(i8, TB_K_I8, s, "int8")                  \
+  X(i16, TB_K_I16, s, "int16")               \
+  X(i32, TB_K_I32, s, "int32")               \
+  X(i64, TB_K_I64, s, "int64")               \
+  X(u8, TB_K_U8, u, "uint8")                 \
+  X(u16, TB_K_U16, u, "uint16")              \
+  X(u32, TB_K_U32, u, "uint32")              \
+  X(u64, TB_K_U64, u, "uint64")              \
+  X(f16, TB_K_F16, d, "float16")             \
+  X(bf16, TB_K_BF16, d, "bfloat16")          \
+  X(f32, TB_K_F32, d, "float32")             \
+  X(f64, TB_K_F64, d, "float64")             \
+  X(c64, TB_K_C64, z, "complex64")           \
+  X(c128, TB_K_C128, z, "complex128")
+
+/* How each kind stores: X(source columns..., name, kind, stored type). */
+#define TB_TARGETS(X, ...)                   \
+  X(__VA_ARGS__, boolean, TB_K_BOOL, uint8_t)   \
+  X(__VA_ARGS__, i8, TB_K_I8, uint8_t)       \
+  X(__VA_ARGS__, i16, TB_K_I16, uint16_t)    \
+  X(__VA_ARGS__, i32, TB_K_I32, uint32_t)    \
+  X(__VA_ARGS__, i64, TB_K_I64, uint64_t)    \
+  X(__VA_ARGS__, u8, TB_K_U8, uint8_t)       \
+  X(__VA_ARGS__, u16, TB_K_U16, uint16_t)    \
+  X(__VA_ARGS__, u32, TB_K_U32, uint32_t)    \
+  X(__VA_ARGS__, u64, TB_K_U64, uint64_t)    \
+  X(__VA_ARGS__, f16, TB_K_F16, uint16_t)    \
+  X(__VA_ARGS__, bf16, TB_K_BF16, uint16_t)  \
+  X(__VA_ARGS__, f32, TB_K_F32, float)       \
+  X(__VA_ARGS__, f64, TB_K_F64, double)      \
+  X(__VA_ARGS__, c64, TB_K_C64, tb_c64)      \
+  X(__VA_ARGS__, c128, TB_K_C128, tb_c128)
+
+#define TB_COUNT_ONE(...) +1
+enum { TB_SOURCE_COUNT = 0 TB_SOURCES(TB_COUNT_ONE), TB_TARGET_COUNT = 0 TB_TARGETS(TB_COUNT_ONE, ~) };
+_Static_assert((int)TB_SOURCE_COUNT == (int)TB_K_COUNT, "TB_SOURCES lists every tb_cast_kind");
+_Static_assert((int)TB_TARGET_COUNT == (int)TB_K_COUNT, "TB_TARGETS lists every tb_cast_kind");
+
+/* The kind test is a constant, so each loop compiles to one of its branches. */
+#define TB_CAST_LOOP(from, from_kind, cls, name, to, to_kind, type)                        \
+  static void tb_cast_##from##_##to(const char *src, int64_t ss, char *dst, int64_t ds,   \
+                                    int64_t n) {                                         \
+    if ((int)(from_kind) == (int)(to_kind)) {                                            \
+      for (int64_t i = 0; i < n; i++) memcpy(dst + i * ds, src + i * ss, sizeof(type));   \
+      return;                                                                            \
+    }                                                                                    \
+    for (int64_t i = 0; i < n; i++) {                                                    \
+      const type r = tb_##to##_from_##cls(tb_load_##from(src + i * ss));                 \
+      memcpy(dst + i * ds, &r, sizeof r);                                                \
+    }                                                                                    \
+  }
+#define TB_CAST_ROW(from, from_kind, cls, name) \
+  TB_TARGETS(TB_CAST_LOOP, from, from_kind, cls, name)
+
+TB_SOURCES(TB_CAST_ROW)
+
+#define TB_TABLE_ENTRY(from, from_kind, cls, name, to, to_kind, type) [to_kind] = tb_cast_##from##_##to,
+#define TB_TABLE_ROW(from, from_kind, cls, name) \
+  [from_kind] = {TB_TARGETS(TB_TABLE_ENTRY, from, from_kind, cls, name)},
+
+static const tb_cast_loop_fn tb_cast_loops[TB_K_COUNT][TB_K_COUNT] = {TB_SOURCES(TB_TABLE_ROW)};
+
+#define TB_NAME_ENTRY(from, from_kind, cls, name) [from_kind] = name,
+static const char *const tb_kind_names[TB_K_COUNT] = {TB_SOURCES(TB_NAME_ENTRY)};
+
+/* ---- lookup ---- */
+
+static bool tb_kind_valid(tb_cast_kind k) { return (int)k >= 0 && (int)k < (int)TB_K_COUNT; }
+
+static bool tb_kind_is_complex(tb_cast_kind k) { return k == TB_K_C64 || k == TB_K_C128; }
+
+tb_status tb__cast_loop(tb_cast_kind from, tb_cast_kind to, uint32_t cast_flags,
+                        tb_cast_loop_fn *out) {
+  if (!tb_kind_valid(from) || !tb_kind_valid(to)) {
+    return tb__fail(TB_ERR_INVALID, "cast: kind pair (%d, %d) is out of range [0, %d)", (int)from,
+                    (int)to, (int)TB_K_COUNT);
+  }
+  if (out == NULL) return tb__fail(TB_ERR_INVALID, "cast: out is NULL");
+  if (tb_kind_is_complex(from) && !tb_kind_is_complex(to) && to != TB_K_BOOL &&
+      (cast_flags & TB_CAST_DISCARD_IMAG) == 0) {
+    return tb__fail(TB_ERR_DTYPE,
+                    "cast: %s -> %s would discard the imaginary part of complex values; "
+                    "pass TB_CAST_DISCARD_IMAG to keep the real part",
+                    tb_kind_names[from], tb_kind_names[to]);
+  }
+  *out = tb_cast_loops[from][to];
+  return TB_OK;
+}

@@ -1,0 +1,129 @@
+/* Internal declarations shared by the library's modules. Not installed. */
+#ifndef TB_INTERNAL_H
+#define TB_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "tensorbridge/tensorbridge.h"
+
+/* Internal symbols carry a double-underscore prefix and stay hidden. */
+#define TB_INTERNAL __attribute__((visibility("hidden")))
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TB_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#define TB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define TB_PRINTF(fmt_index, first_arg)
+#define TB_UNLIKELY(x) (x)
+#endif
+
+/* ---- errors (error.c) ---- */
+
+/* Records a message for the calling thread and returns status unchanged, so
+ * that failure paths read `return tb__fail(TB_ERR_INVALID, "...", ...);`. */
+TB_INTERNAL tb_status tb__fail(tb_status status, const char *fmt, ...) TB_PRINTF(2, 3);
+
+/* ---- checked arithmetic ---- */
+
+static inline bool tb__mul_overflows(int64_t a, int64_t b, int64_t *out) {
+  return __builtin_mul_overflow(a, b, out);
+}
+static inline bool tb__add_overflows(int64_t a, int64_t b, int64_t *out) {
+  return __builtin_add_overflow(a, b, out);
+}
+
+/* ---- allocator (alloc.c) ---- */
+
+/* A snapshot of the current allocator; objects keep theirs to free with. */
+TB_INTERNAL void tb__allocator_current(tb_allocator *out);
+/* Allocates through `a`; on failure records a TB_ERR_NOMEM message naming
+ * `what` and returns NULL. */
+TB_INTERNAL void *tb__alloc(const tb_allocator *a, size_t size, size_t alignment,
+                            const char *what);
+TB_INTERNAL void tb__free(const tb_allocator *a, void *ptr, size_t size);
+
+/* ---- devices ---- */
+
+/* Devices whose memory the CPU can address directly. */
+TB_INTERNAL bool tb__device_is_host(DLDevice device);
+/* A known DLPack 1.3 device type (any backend or none). */
+TB_INTERNAL bool tb__device_type_known(int32_t device_type);
+/* "cpu", "cuda", ... for messages; "unknown" otherwise. */
+TB_INTERNAL const char *tb__device_type_name(int32_t device_type);
+
+/* ---- storage (storage.c) ---- */
+
+typedef struct tb_device_vtable tb_device_vtable;
+
+/*
+ * A block of memory on one device and how to free it. Shared by every tensor
+ * that views it; freed exactly once, by whichever release drops the count to 0.
+ */
+typedef struct tb_storage {
+  atomic_int_fast64_t refcount;
+  void *data;          /* base pointer or device handle */
+  uint64_t nbytes;     /* bytes addressable from data */
+  DLDevice device;
+  tb_deleter_fn deleter; /* external owner's deleter, or NULL */
+  void *deleter_data;    /* the pointer the owner handed over */
+  void *deleter_ctx;
+  const tb_device_vtable *backend; /* frees data when the library owns it */
+  tb_allocator allocator;          /* frees this record */
+} tb_storage;
+
+/* New storage owning nbytes of fresh memory on device (refcount 1). */
+TB_INTERNAL tb_status tb__storage_alloc(DLDevice device, uint64_t nbytes, tb_storage **out);
+/* New storage wrapping external memory (refcount 1). Never calls deleter. */
+TB_INTERNAL tb_status tb__storage_wrap(void *data, uint64_t nbytes, DLDevice device,
+                                       tb_deleter_fn deleter, void *ctx, tb_storage **out);
+TB_INTERNAL void tb__storage_retain(tb_storage *s);
+TB_INTERNAL void tb__storage_release(tb_storage *s);
+
+/* ---- tensors (tensor.c) ---- */
+
+struct tb_tensor {
+  DLTensor dl;                 /* shape and strides point into dims[] */
+  atomic_int_fast64_t refcount;
+  tb_storage *storage;         /* one reference held */
+  uint32_t flags;              /* TB_FLAG_* */
+  tb_allocator allocator;      /* frees this header */
+  int64_t dims[];              /* shape[ndim] then strides[ndim] */
+};
+
+/*
+ * Makes a tensor header over `storage` (takes a new reference to it). shape
+ * and strides are copied; the layout must already be validated against the
+ * storage. The single constructor every path goes through.
+ */
+TB_INTERNAL tb_status tb__tensor_make(tb_storage *storage, DLDataType dtype, int32_t ndim,
+                                      const int64_t *shape, const int64_t *strides,
+                                      uint64_t byte_offset, uint32_t flags, tb_tensor_t **out);
+
+/*
+ * Validates shape/strides for a dtype and measures the memory they reach,
+ * relative to the element at index (0, ..., 0). Every product and sum is
+ * overflow-checked, the conversion to bytes included. When numel == 0 no
+ * memory is reached and every field but numel/nbytes is 0. `what` prefixes
+ * messages ("from_array").
+ */
+typedef struct tb_extent {
+  int64_t numel;
+  int64_t nbytes;     /* numel * itemsize (packed sub-byte: rounded up) */
+  int64_t min_offset; /* lowest element offset reached, in elements, <= 0 */
+  int64_t max_offset; /* highest element offset reached, in elements, >= 0 */
+  int64_t low_byte;   /* min_offset * itemsize, <= 0 */
+  int64_t high_byte;  /* (max_offset + 1) * itemsize: one past the last byte */
+} tb_extent;
+TB_INTERNAL tb_status tb__layout_extent(const char *what, DLDataType dtype, int32_t ndim,
+                                        const int64_t *shape, const int64_t *strides,
+                                        tb_extent *out);
+
+/* Writes C- or F-order strides for shape; the layout must already be checked. */
+TB_INTERNAL void tb__contiguous_strides(int32_t ndim, const int64_t *shape, tb_order order,
+                                        int64_t *strides);
+
+/* Normalises a possibly negative dimension index into [0, ndim). */
+TB_INTERNAL tb_status tb__normalize_dim(const char *what, int32_t dim, int32_t ndim,
+                                        int32_t *out);
+
+#endif /* TB_INTERNAL_H */

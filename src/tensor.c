@@ -1,0 +1,525 @@
+/* Tensor headers, the construction paths and the queries. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "device.h"
+#include "dtype.h"
+
+/* ---- layout arithmetic ---- */
+
+tb_status tb__normalize_dim(const char *what, int32_t dim, int32_t ndim, int32_t *out) {
+  int32_t d = dim < 0 ? dim + ndim : dim;
+  if (d < 0 || d >= ndim) {
+    return tb__fail(TB_ERR_INDEX, "%s: dim = %d is out of range for ndim = %d", what, (int)dim,
+                    (int)ndim);
+  }
+  *out = d;
+  return TB_OK;
+}
+
+void tb__contiguous_strides(int32_t ndim, const int64_t *shape, tb_order order,
+                            int64_t *strides) {
+  int64_t step = 1;
+  for (int32_t i = 0; i < ndim; i++) {
+    int32_t d = order == TB_ORDER_F ? i : ndim - 1 - i;
+    strides[d] = step;
+    /* Saturate instead of overflowing: a later extent check rejects such
+     * shapes, and a zero extent makes every stride irrelevant. */
+    if (shape[d] > 1 && tb__mul_overflows(step, shape[d], &step)) step = INT64_MAX;
+  }
+}
+
+static tb_status tb_check_ndim(const char *what, int32_t ndim, const int64_t *shape) {
+  if (ndim < 0 || ndim > TB_MAX_NDIM) {
+    return tb__fail(TB_ERR_INVALID, "%s: ndim = %d is outside [0, %d]", what, (int)ndim,
+                    TB_MAX_NDIM);
+  }
+  if (ndim > 0 && shape == NULL) {
+    return tb__fail(TB_ERR_INVALID, "%s: shape is NULL but ndim = %d", what, (int)ndim);
+  }
+  return TB_OK;
+}
+
+/* Packed sub-byte elements are not addressable one by one: only dense
+ * C-order layouts are accepted for them. */
+static tb_status tb_check_packed_layout(const char *what, const tb_dtype_info *info,
+                                        int32_t ndim, const int64_t *shape,
+                                        const int64_t *strides) {
+  int64_t expect[TB_MAX_NDIM];
+  tb__contiguous_strides(ndim, shape, TB_ORDER_C, expect);
+  for (int32_t d = 0; d < ndim; d++) {
+    if (shape[d] > 1 && strides[d] != expect[d]) {
+      return tb__fail(TB_ERR_LAYOUT,
+                      "%s: %s is a packed storage-only dtype; strides[%d] = %" PRId64
+                      " must be %" PRId64 " (C-contiguous)",
+                      what, info->name, (int)d, strides[d], expect[d]);
+    }
+  }
+  return TB_OK;
+}
+
+tb_status tb__layout_extent(const char *what, DLDataType dtype, int32_t ndim,
+                            const int64_t *shape, const int64_t *strides, tb_extent *out) {
+  const tb_dtype_info *info;
+  tb_status st = tb__dtype_lookup(what, dtype, &info);
+  if (st != TB_OK) return st;
+  st = tb_check_ndim(what, ndim, shape);
+  if (st != TB_OK) return st;
+  if (ndim > 0 && strides == NULL) {
+    return tb__fail(TB_ERR_INVALID, "%s: strides is NULL but ndim = %d", what, (int)ndim);
+  }
+  tb_extent e = {.numel = 1};
+  for (int32_t d = 0; d < ndim; d++) {
+    if (shape[d] < 0) {
+      return tb__fail(TB_ERR_INVALID, "%s: shape[%d] = %" PRId64 " is negative", what, (int)d,
+                      shape[d]);
+    }
+    if (tb__mul_overflows(e.numel, shape[d], &e.numel)) {
+      return tb__fail(TB_ERR_OVERFLOW, "%s: element count overflows int64 at shape[%d] = %" PRId64,
+                      what, (int)d, shape[d]);
+    }
+  }
+  if (info->itemsize == 0) {
+    st = tb_check_packed_layout(what, info, ndim, shape, strides);
+    if (st != TB_OK) return st;
+    /* numel * bits cannot overflow when numel * 8 does not. */
+    int64_t bits;
+    if (tb__mul_overflows(e.numel, (int64_t)info->bits, &bits)) {
+      return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes",
+                      what, e.numel, info->name);
+    }
+    e.nbytes = (bits + 7) / 8;
+    e.max_offset = e.numel > 0 ? e.numel - 1 : 0;
+    e.high_byte = e.nbytes;
+    *out = e;
+    return TB_OK;
+  }
+  const int64_t item = (int64_t)info->itemsize;
+  if (tb__mul_overflows(e.numel, item, &e.nbytes)) {
+    return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes", what,
+                    e.numel, info->name);
+  }
+  if (e.numel == 0) {
+    *out = e;
+    return TB_OK;
+  }
+  for (int32_t d = 0; d < ndim; d++) {
+    int64_t reach;
+    if (tb__mul_overflows(shape[d] - 1, strides[d], &reach) ||
+        tb__add_overflows(reach < 0 ? e.min_offset : e.max_offset, reach,
+                          reach < 0 ? &e.min_offset : &e.max_offset)) {
+      return tb__fail(TB_ERR_OVERFLOW,
+                      "%s: offset of the last element overflows int64 at shape[%d] = %" PRId64
+                      ", strides[%d] = %" PRId64,
+                      what, (int)d, shape[d], (int)d, strides[d]);
+    }
+  }
+  int64_t span;
+  if (tb__mul_overflows(e.min_offset, item, &e.low_byte) ||
+      tb__mul_overflows(e.max_offset, item, &e.high_byte) ||
+      tb__add_overflows(e.high_byte, item, &e.high_byte) ||
+      __builtin_sub_overflow(e.high_byte, e.low_byte, &span)) {
+    return tb__fail(TB_ERR_OVERFLOW,
+                    "%s: byte extent [%" PRId64 ", %" PRId64 "] elements of %s overflows int64",
+                    what, e.min_offset, e.max_offset, info->name);
+  }
+  *out = e;
+  return TB_OK;
+}
+
+/* ---- the tensor header ---- */
+
+tb_status tb__tensor_make(tb_storage *storage, DLDataType dtype, int32_t ndim,
+                          const int64_t *shape, const int64_t *strides, uint64_t byte_offset,
+                          uint32_t flags, tb_tensor_t **out) {
+  tb_allocator allocator;
+  tb__allocator_current(&allocator);
+  size_t size = sizeof(tb_tensor_t) + 2 * (size_t)ndim * sizeof(int64_t);
+  tb_tensor_t *t = tb__alloc(&allocator, size, _Alignof(tb_tensor_t), "tensor");
+  if (t == NULL) return TB_ERR_NOMEM;
+  if (ndim > 0) {
+    memcpy(t->dims, shape, (size_t)ndim * sizeof(int64_t));
+    memcpy(t->dims + ndim, strides, (size_t)ndim * sizeof(int64_t));
+  }
+  t->dl = (DLTensor){
+      .data = storage->data,
+      .device = storage->device,
+      .ndim = ndim,
+      .dtype = dtype,
+      .shape = t->dims,
+      .strides = t->dims + ndim,
+      .byte_offset = byte_offset,
+  };
+  atomic_init(&t->refcount, 1);
+  tb__storage_retain(storage);
+  t->storage = storage;
+  t->flags = flags;
+  t->allocator = allocator;
+  *out = t;
+  return TB_OK;
+}
+
+TB_API tb_tensor_t *tb_tensor_retain(tb_tensor_t *t) {
+  if (t != NULL) atomic_fetch_add_explicit(&t->refcount, 1, memory_order_relaxed);
+  return t;
+}
+
+TB_API void tb_tensor_release(tb_tensor_t *t) {
+  if (t == NULL) return;
+  if (atomic_fetch_sub_explicit(&t->refcount, 1, memory_order_release) != 1) return;
+  atomic_thread_fence(memory_order_acquire);
+  tb__storage_release(t->storage);
+  tb_allocator allocator = t->allocator;
+  tb__free(&allocator, t, sizeof(tb_tensor_t) + 2 * (size_t)t->dl.ndim * sizeof(int64_t));
+}
+
+/* ---- construction ---- */
+
+static tb_status tb_check_out(const char *what, tb_tensor_t **out) {
+  if (out == NULL) return tb__fail(TB_ERR_INVALID, "%s: out is NULL", what);
+  return TB_OK;
+}
+
+TB_API tb_status tb_from_array(void *data, uint64_t byte_offset, DLDataType dtype, int32_t ndim,
+                               const int64_t *shape, const int64_t *strides, DLDevice device,
+                               uint32_t flags, tb_deleter_fn deleter, void *ctx,
+                               tb_tensor_t **out) {
+  static const char what[] = "from_array";
+  tb_status st = tb_check_out(what, out);
+  if (st != TB_OK) return st;
+  if ((flags & ~TB_FLAG_READONLY) != 0) {
+    return tb__fail(TB_ERR_INVALID, "%s: flags = 0x%x has unknown bits", what, (unsigned)flags);
+  }
+  if (!tb__device_type_known((int32_t)device.device_type) || device.device_id < 0) {
+    return tb__fail(TB_ERR_DEVICE, "%s: device (type = %d, id = %d) is not a DLPack device",
+                    what, (int)device.device_type, (int)device.device_id);
+  }
+  st = tb_check_ndim(what, ndim, shape);
+  if (st != TB_OK) return st;
+  int64_t c_strides[TB_MAX_NDIM];
+  if (strides == NULL) {
+    tb__contiguous_strides(ndim, shape, TB_ORDER_C, c_strides);
+    strides = c_strides;
+  }
+  tb_extent e;
+  st = tb__layout_extent(what, dtype, ndim, shape, strides, &e);
+  if (st != TB_OK) return st;
+  if (data == NULL && e.numel > 0) {
+    return tb__fail(TB_ERR_INVALID, "%s: data is NULL but the tensor has %" PRId64 " elements",
+                    what, e.numel);
+  }
+  if (byte_offset > (uint64_t)INT64_MAX) {
+    return tb__fail(TB_ERR_OVERFLOW, "%s: byte_offset = %" PRIu64 " exceeds int64", what,
+                    byte_offset);
+  }
+  /* The storage spans from the lowest byte any element reaches. Negative
+   * strides may reach below data + byte_offset; on host memory the base moves
+   * down to cover them, elsewhere the offset must already cover them. */
+  const int64_t low = e.low_byte;
+  int64_t offset = (int64_t)byte_offset;
+  void *base = data;
+  if (offset + low < 0) {
+    if (!tb__device_is_host(device)) {
+      return tb__fail(TB_ERR_INVALID,
+                      "%s: strides reach %" PRId64 " bytes below data, more than byte_offset = %" PRIu64
+                      " on a non-host device",
+                      what, -low, byte_offset);
+    }
+    base = (void *)((uintptr_t)data + (uintptr_t)(offset + low));
+    offset = -low;
+  }
+  int64_t nbytes = 0;
+  if (e.numel > 0 && tb__add_overflows(offset, e.high_byte, &nbytes)) {
+    return tb__fail(TB_ERR_OVERFLOW, "%s: byte_offset = %" PRIu64 " plus the extent overflows int64",
+                    what, byte_offset);
+  }
+  tb_storage *s;
+  st = tb__storage_wrap(base, (uint64_t)nbytes, device, deleter, ctx, &s);
+  if (st != TB_OK) return st;
+  s->deleter_data = data;
+  st = tb__tensor_make(s, dtype, ndim, shape, strides, (uint64_t)offset, flags, out);
+  if (st != TB_OK) s->deleter = NULL; /* the caller keeps ownership on failure */
+  tb__storage_release(s);
+  return st;
+}
+
+TB_API tb_status tb_tensor_empty(DLDataType dtype, int32_t ndim, const int64_t *shape,
+                                 DLDevice device, tb_order order, tb_tensor_t **out) {
+  static const char what[] = "tensor_empty";
+  tb_status st = tb_check_out(what, out);
+  if (st != TB_OK) return st;
+  if (order != TB_ORDER_C && order != TB_ORDER_F) {
+    return tb__fail(TB_ERR_INVALID, "%s: order = %d is not TB_ORDER_C or TB_ORDER_F", what,
+                    (int)order);
+  }
+  st = tb_check_ndim(what, ndim, shape);
+  if (st != TB_OK) return st;
+  int64_t strides[TB_MAX_NDIM];
+  tb__contiguous_strides(ndim, shape, order, strides);
+  tb_extent e;
+  st = tb__layout_extent(what, dtype, ndim, shape, strides, &e);
+  if (st != TB_OK) return st;
+  tb_storage *s;
+  st = tb__storage_alloc(device, (uint64_t)e.nbytes, &s);
+  if (st != TB_OK) return st;
+  st = tb__tensor_make(s, dtype, ndim, shape, strides, 0, 0, out);
+  tb__storage_release(s);
+  return st;
+}
+
+TB_API tb_status tb_tensor_zeros(DLDataType dtype, int32_t ndim, const int64_t *shape,
+                                 DLDevice device, tb_order order, tb_tensor_t **out) {
+  static const unsigned char zero[16] = {0};
+  const tb_dtype_info *info = tb__dtype_info(dtype);
+  if (info != NULL && info->itemsize == 0) {
+    /* Packed storage: zero bits are zero elements; fill them byte-wise. */
+    tb_status st = tb_tensor_empty(dtype, ndim, shape, device, order, out);
+    if (st == TB_OK && tb_tensor_data(*out) != NULL) {
+      memset(tb_tensor_data(*out), 0, (size_t)tb_tensor_nbytes(*out));
+    }
+    return st;
+  }
+  return tb_tensor_full(dtype, ndim, shape, device, order, zero, dtype, out);
+}
+
+TB_API tb_status tb_tensor_full(DLDataType dtype, int32_t ndim, const int64_t *shape,
+                                DLDevice device, tb_order order, const void *value,
+                                DLDataType value_dtype, tb_tensor_t **out) {
+  tb_tensor_t *t;
+  tb_status st = tb_tensor_empty(dtype, ndim, shape, device, order, &t);
+  if (st != TB_OK) return st;
+  st = tb_tensor_fill(t, value, value_dtype);
+  if (st != TB_OK) {
+    tb_tensor_release(t);
+    return st;
+  }
+  *out = t;
+  return TB_OK;
+}
+
+/* Runs one copy through the backend that serves both devices. */
+static tb_status tb_copy_raw(const char *what, const tb_copy_desc *desc) {
+  const tb_device_vtable *backend;
+  tb_status st = tb__device_copy_backend(what, desc->dst_device, desc->src_device, &backend);
+  if (st != TB_OK) return st;
+  return backend->copy(backend, desc, NULL);
+}
+
+static tb_status tb_check_writable(const char *what, const tb_tensor_t *t) {
+  if (t->flags & TB_FLAG_READONLY) {
+    return tb__fail(TB_ERR_READONLY, "%s: the destination tensor is read-only", what);
+  }
+  return TB_OK;
+}
+
+TB_API tb_status tb_tensor_fill(tb_tensor_t *t, const void *value, DLDataType value_dtype) {
+  static const char what[] = "tensor_fill";
+  static const int64_t zero_strides[TB_MAX_NDIM] = {0};
+  if (t == NULL || value == NULL) {
+    return tb__fail(TB_ERR_INVALID, "%s: %s is NULL", what, t == NULL ? "tensor" : "value");
+  }
+  tb_status st = tb_check_writable(what, t);
+  if (st != TB_OK) return st;
+  /* One element broadcast over the whole tensor: stride 0 in every dimension. */
+  tb_copy_desc desc = {
+      .ndim = t->dl.ndim,
+      .shape = t->dl.shape,
+      .dst = t->dl.data,
+      .dst_byte_offset = t->dl.byte_offset,
+      .dst_strides = t->dl.strides,
+      .dst_dtype = t->dl.dtype,
+      .dst_device = t->dl.device,
+      .src = value,
+      .src_byte_offset = 0,
+      .src_strides = zero_strides,
+      .src_dtype = value_dtype,
+      .src_device = {kDLCPU, 0},
+      .cast_flags = 0,
+  };
+  return tb_copy_raw(what, &desc);
+}
+
+/* The host byte range [lo, hi) a tensor's elements occupy. */
+static void tb_host_range(const tb_tensor_t *t, uintptr_t *lo, uintptr_t *hi) {
+  tb_extent e;
+  /* The layout was validated when t was made; this cannot fail. */
+  (void)tb__layout_extent("range", t->dl.dtype, t->dl.ndim, t->dl.shape, t->dl.strides, &e);
+  uintptr_t first = (uintptr_t)t->dl.data + (uintptr_t)t->dl.byte_offset;
+  *lo = first + (uintptr_t)e.low_byte;
+  *hi = first + (uintptr_t)e.high_byte;
+}
+
+static bool tb_tensors_overlap(const tb_tensor_t *a, const tb_tensor_t *b) {
+  if (!tb__device_is_host(a->dl.device) || !tb__device_is_host(b->dl.device)) {
+    return a->storage == b->storage;
+  }
+  if (tb_tensor_numel(a) == 0 || tb_tensor_numel(b) == 0) return false;
+  uintptr_t alo, ahi, blo, bhi;
+  tb_host_range(a, &alo, &ahi);
+  tb_host_range(b, &blo, &bhi);
+  return alo < bhi && blo < ahi;
+}
+
+TB_API tb_status tb_tensor_copy_into(tb_tensor_t *dst, const tb_tensor_t *src,
+                                     uint32_t cast_flags) {
+  static const char what[] = "tensor_copy_into";
+  if (dst == NULL || src == NULL) {
+    return tb__fail(TB_ERR_INVALID, "%s: %s is NULL", what, dst == NULL ? "dst" : "src");
+  }
+  tb_status st = tb_check_writable(what, dst);
+  if (st != TB_OK) return st;
+  if (dst->dl.ndim != src->dl.ndim) {
+    return tb__fail(TB_ERR_INVALID, "%s: dst ndim = %d differs from src ndim = %d", what,
+                    (int)dst->dl.ndim, (int)src->dl.ndim);
+  }
+  for (int32_t d = 0; d < src->dl.ndim; d++) {
+    if (dst->dl.shape[d] != src->dl.shape[d]) {
+      return tb__fail(TB_ERR_INVALID,
+                      "%s: dst shape[%d] = %" PRId64 " differs from src shape[%d] = %" PRId64,
+                      what, (int)d, dst->dl.shape[d], (int)d, src->dl.shape[d]);
+    }
+  }
+  if ((cast_flags & ~TB_CAST_DISCARD_IMAG) != 0) {
+    return tb__fail(TB_ERR_INVALID, "%s: cast_flags = 0x%x has unknown bits", what,
+                    (unsigned)cast_flags);
+  }
+  if (tb_tensors_overlap(dst, src)) {
+    /* Read everything before writing anything: stage through a copy. */
+    tb_tensor_t *staged;
+    st = tb_tensor_copy(src, NULL, TB_ORDER_C, 0, &staged);
+    if (st != TB_OK) return st;
+    st = tb_tensor_copy_into(dst, staged, cast_flags);
+    tb_tensor_release(staged);
+    return st;
+  }
+  tb_copy_desc desc = {
+      .ndim = src->dl.ndim,
+      .shape = src->dl.shape,
+      .dst = dst->dl.data,
+      .dst_byte_offset = dst->dl.byte_offset,
+      .dst_strides = dst->dl.strides,
+      .dst_dtype = dst->dl.dtype,
+      .dst_device = dst->dl.device,
+      .src = src->dl.data,
+      .src_byte_offset = src->dl.byte_offset,
+      .src_strides = src->dl.strides,
+      .src_dtype = src->dl.dtype,
+      .src_device = src->dl.device,
+      .cast_flags = cast_flags,
+  };
+  return tb_copy_raw(what, &desc);
+}
+
+TB_API tb_status tb_tensor_copy(const tb_tensor_t *src, const DLDataType *dtype, tb_order order,
+                                uint32_t cast_flags, tb_tensor_t **out) {
+  static const char what[] = "tensor_copy";
+  tb_status st = tb_check_out(what, out);
+  if (st != TB_OK) return st;
+  if (src == NULL) return tb__fail(TB_ERR_INVALID, "%s: src is NULL", what);
+  tb_tensor_t *t;
+  st = tb_tensor_empty(dtype != NULL ? *dtype : src->dl.dtype, src->dl.ndim, src->dl.shape,
+                       src->dl.device, order, &t);
+  if (st != TB_OK) return st;
+  st = tb_tensor_copy_into(t, src, cast_flags);
+  if (st != TB_OK) {
+    tb_tensor_release(t);
+    return st;
+  }
+  *out = t;
+  return TB_OK;
+}
+
+TB_API tb_status tb_tensor_new(const void *data, DLDataType src_dtype, int32_t ndim,
+                               const int64_t *shape, const int64_t *strides,
+                               const DLDataType *dtype, tb_order order, uint32_t cast_flags,
+                               tb_tensor_t **out) {
+  static const char what[] = "tensor_new";
+  tb_status st = tb_check_out(what, out);
+  if (st != TB_OK) return st;
+  /* Borrow the caller's memory for the duration of the copy. The cast drops
+   * const only to fit the view; the view is read-only and never written. */
+  tb_tensor_t *view;
+  st = tb_from_array((void *)(uintptr_t)data, 0, src_dtype, ndim, shape, strides,
+                     (DLDevice){kDLCPU, 0}, TB_FLAG_READONLY, NULL, NULL, &view);
+  if (st != TB_OK) return st;
+  st = tb_tensor_copy(view, dtype, order, cast_flags, out);
+  tb_tensor_release(view);
+  return st;
+}
+
+/* ---- queries ---- */
+
+TB_API int32_t tb_tensor_ndim(const tb_tensor_t *t) { return t->dl.ndim; }
+TB_API const int64_t *tb_tensor_shape(const tb_tensor_t *t) { return t->dl.shape; }
+TB_API const int64_t *tb_tensor_strides(const tb_tensor_t *t) { return t->dl.strides; }
+TB_API DLDataType tb_tensor_dtype(const tb_tensor_t *t) { return t->dl.dtype; }
+TB_API DLDevice tb_tensor_device(const tb_tensor_t *t) { return t->dl.device; }
+TB_API void tb_tensor_dtype_p(const tb_tensor_t *t, DLDataType *out) { *out = t->dl.dtype; }
+TB_API void tb_tensor_device_p(const tb_tensor_t *t, DLDevice *out) { *out = t->dl.device; }
+TB_API void *tb_tensor_base(const tb_tensor_t *t) { return t->dl.data; }
+TB_API uint64_t tb_tensor_byte_offset(const tb_tensor_t *t) { return t->dl.byte_offset; }
+TB_API bool tb_tensor_is_readonly(const tb_tensor_t *t) {
+  return (t->flags & TB_FLAG_READONLY) != 0;
+}
+TB_API const DLTensor *tb_tensor_dltensor(const tb_tensor_t *t) { return &t->dl; }
+
+TB_API bool tb_tensor_shares_storage(const tb_tensor_t *a, const tb_tensor_t *b) {
+  return a->storage == b->storage;
+}
+
+TB_API void *tb_tensor_data(const tb_tensor_t *t) {
+  if (!tb__device_is_host(t->dl.device) || t->dl.data == NULL) return NULL;
+  return (char *)t->dl.data + t->dl.byte_offset;
+}
+
+TB_API int64_t tb_tensor_numel(const tb_tensor_t *t) {
+  int64_t n = 1; /* validated at construction: cannot overflow */
+  for (int32_t d = 0; d < t->dl.ndim; d++) n *= t->dl.shape[d];
+  return n;
+}
+
+TB_API int64_t tb_tensor_nbytes(const tb_tensor_t *t) {
+  const tb_dtype_info *info = tb__dtype_info(t->dl.dtype);
+  int64_t n = tb_tensor_numel(t);
+  return info->itemsize > 0 ? n * (int64_t)info->itemsize : (n * info->bits + 7) / 8;
+}
+
+TB_API bool tb_tensor_is_contiguous(const tb_tensor_t *t, tb_order order) {
+  if (tb_tensor_numel(t) == 0) return true;
+  int64_t expect = 1;
+  for (int32_t i = 0; i < t->dl.ndim; i++) {
+    int32_t d = order == TB_ORDER_F ? i : t->dl.ndim - 1 - i;
+    if (t->dl.shape[d] == 1) continue; /* any stride addresses one element */
+    if (t->dl.strides[d] != expect) return false;
+    expect *= t->dl.shape[d];
+  }
+  return true;
+}
+
+TB_API tb_status tb_tensor_element_ptr(const tb_tensor_t *t, const int64_t *index, void **out) {
+  static const char what[] = "tensor_element_ptr";
+  if (t == NULL || out == NULL || (index == NULL && t->dl.ndim > 0)) {
+    return tb__fail(TB_ERR_INVALID, "%s: tensor, index and out must not be NULL", what);
+  }
+  char *p = tb_tensor_data(t);
+  if (p == NULL && tb_tensor_numel(t) > 0) {
+    return tb__fail(TB_ERR_DEVICE, "%s: device %s:%d is not host-accessible", what,
+                    tb__device_type_name((int32_t)t->dl.device.device_type),
+                    (int)t->dl.device.device_id);
+  }
+  size_t item = tb_dtype_itemsize(t->dl.dtype);
+  if (item == 0) {
+    return tb__fail(TB_ERR_DTYPE, "%s: %s elements are packed and not addressable", what,
+                    tb_dtype_name(t->dl.dtype));
+  }
+  int64_t offset = 0;
+  for (int32_t d = 0; d < t->dl.ndim; d++) {
+    if (index[d] < 0 || index[d] >= t->dl.shape[d]) {
+      return tb__fail(TB_ERR_INDEX, "%s: index[%d] = %" PRId64 " is outside [0, %" PRId64 ")",
+                      what, (int)d, index[d], t->dl.shape[d]);
+    }
+    offset += index[d] * t->dl.strides[d]; /* within the validated extent */
+  }
+  *out = p + offset * (int64_t)item;
+  return TB_OK;
+}

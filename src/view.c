@@ -1,0 +1,338 @@
+/* Views: new headers over the same storage. Every view is made by
+ * tb__tensor_make, which takes its own reference to the storage. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "dtype.h"
+
+/* Checks shared by every view: arguments present, elements addressable. */
+static tb_status tb_view_begin(const char *what, const tb_tensor_t *src, tb_tensor_t **out) {
+  if (src == NULL || out == NULL) {
+    return tb__fail(TB_ERR_INVALID, "%s: %s is NULL", what, src == NULL ? "src" : "out");
+  }
+  if (tb_dtype_itemsize(src->dl.dtype) == 0) {
+    return tb__fail(TB_ERR_DTYPE, "%s: %s is a packed storage-only dtype; views need addressable elements",
+                    what, tb_dtype_name(src->dl.dtype));
+  }
+  return TB_OK;
+}
+
+/* A view of src with a new layout; byte_offset moves by `delta` elements. */
+static tb_status tb_view_make(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
+                              const int64_t *strides, int64_t delta, uint32_t flags,
+                              tb_tensor_t **out) {
+  int64_t offset = (int64_t)src->dl.byte_offset + delta * (int64_t)tb_dtype_itemsize(src->dl.dtype);
+  return tb__tensor_make(src->storage, src->dl.dtype, ndim, shape, strides, (uint64_t)offset,
+                         flags, out);
+}
+
+/* Python's slice.indices(): clamps start/stop, returns the result's extent. */
+static int64_t tb_slice_indices(int64_t n, int64_t *start, int64_t *stop, int64_t step) {
+  int64_t lower = step > 0 ? 0 : -1;
+  int64_t upper = step > 0 ? n : n - 1;
+  int64_t *ends[2] = {start, stop};
+  for (int i = 0; i < 2; i++) {
+    int64_t v = *ends[i];
+    if (v < 0) v = v < -n ? lower : v + n; /* no overflow: n >= 0 */
+    if (v < lower) v = lower;
+    if (v > upper) v = upper;
+    *ends[i] = v;
+  }
+  if (step > 0) return *stop > *start ? (*stop - *start - 1) / step + 1 : 0;
+  uint64_t back = (uint64_t)0 - (uint64_t)step; /* |step|, INT64_MIN included */
+  return *start > *stop ? (int64_t)((uint64_t)(*start - *stop - 1) / back) + 1 : 0;
+}
+
+TB_API tb_status tb_tensor_slice(const tb_tensor_t *src, int32_t dim, int64_t start, int64_t stop,
+                                 int64_t step, tb_tensor_t **out) {
+  static const char what[] = "tensor_slice";
+  tb_status st = tb_view_begin(what, src, out);
+  if (st != TB_OK) return st;
+  int32_t d;
+  st = tb__normalize_dim(what, dim, src->dl.ndim, &d);
+  if (st != TB_OK) return st;
+  if (step == 0) return tb__fail(TB_ERR_INVALID, "%s: step = 0", what);
+  int64_t shape[TB_MAX_NDIM], strides[TB_MAX_NDIM];
+  memcpy(shape, src->dl.shape, (size_t)src->dl.ndim * sizeof *shape);
+  memcpy(strides, src->dl.strides, (size_t)src->dl.ndim * sizeof *strides);
+  int64_t n = tb_slice_indices(shape[d], &start, &stop, step);
+  shape[d] = n;
+  /* With two or more elements |step| < extent, so the product stays inside
+   * the validated extent; with fewer the stride is never used. */
+  if (n > 1) strides[d] *= step;
+  int64_t delta = n > 0 ? start * src->dl.strides[d] : 0;
+  return tb_view_make(src, src->dl.ndim, shape, strides, delta, src->flags, out);
+}
+
+TB_API tb_status tb_tensor_select(const tb_tensor_t *src, int32_t dim, int64_t index,
+                                  tb_tensor_t **out) {
+  static const char what[] = "tensor_select";
+  tb_status st = tb_view_begin(what, src, out);
+  if (st != TB_OK) return st;
+  int32_t d;
+  st = tb__normalize_dim(what, dim, src->dl.ndim, &d);
+  if (st != TB_OK) return st;
+  int64_t n = src->dl.shape[d];
+  int64_t i = index < 0 && index >= -n ? index + n : index;
+  if (i < 0 || i >= n) {
+    return tb__fail(TB_ERR_INDEX, "%s: index = %" PRId64 " is out of range for shape[%d] = %" PRId64,
+                    what, index, (int)d, n);
+  }
+  int64_t shape[TB_MAX_NDIM], strides[TB_MAX_NDIM];
+  int32_t nd = 0;
+  for (int32_t k = 0; k < src->dl.ndim; k++) {
+    if (k == d) continue;
+    shape[nd] = src->dl.shape[k];
+    strides[nd++] = src->dl.strides[k];
+  }
+  return tb_view_make(src, nd, shape, strides, i * src->dl.strides[d], src->flags, out);
+}
+
+TB_API tb_status tb_tensor_permute(const tb_tensor_t *src, const int32_t *perm,
+                                   tb_tensor_t **out) {
+  static const char what[] = "tensor_permute";
+  tb_status st = tb_view_begin(what, src, out);
+  if (st != TB_OK) return st;
+  int32_t nd = src->dl.ndim;
+  if (perm == NULL && nd > 0) return tb__fail(TB_ERR_INVALID, "%s: perm is NULL", what);
+  bool seen[TB_MAX_NDIM] = {false};
+  int64_t shape[TB_MAX_NDIM], strides[TB_MAX_NDIM];
+  for (int32_t i = 0; i < nd; i++) {
+    int32_t d;
+    st = tb__normalize_dim(what, perm[i], nd, &d);
+    if (st != TB_OK) return st;
+    if (seen[d]) {
+      return tb__fail(TB_ERR_INVALID, "%s: perm[%d] = %d repeats a dimension", what, (int)i,
+                      (int)perm[i]);
+    }
+    seen[d] = true;
+    shape[i] = src->dl.shape[d];
+    strides[i] = src->dl.strides[d];
+  }
+  return tb_view_make(src, nd, shape, strides, 0, src->flags, out);
+}
+
+TB_API tb_status tb_tensor_transpose(const tb_tensor_t *src, int32_t dim0, int32_t dim1,
+                                     tb_tensor_t **out) {
+  static const char what[] = "tensor_transpose";
+  tb_status st = tb_view_begin(what, src, out);
+  if (st != TB_OK) return st;
+  int32_t a, b;
+  if ((st = tb__normalize_dim(what, dim0, src->dl.ndim, &a)) != TB_OK) return st;
+  if ((st = tb__normalize_dim(what, dim1, src->dl.ndim, &b)) != TB_OK) return st;
+  int32_t perm[TB_MAX_NDIM];
+  for (int32_t i = 0; i < src->dl.ndim; i++) perm[i] = i;
+  perm[a] = b;
+  perm[b] = a;
+  return tb_tensor_permute(src, perm, out);
+}
+
+/* Resolves one -1 and checks that the element count is unchanged. */
+static tb_status tb_reshape_target(const char *what, const tb_tensor_t *src, int32_t ndim,
+                                   const int64_t *shape, int64_t *resolved) {
+  if (ndim < 0 || ndim > TB_MAX_NDIM || (ndim > 0 && shape == NULL)) {
+    return tb__fail(TB_ERR_INVALID, "%s: ndim = %d with shape %s", what, (int)ndim,
+                    shape == NULL ? "NULL" : "given");
+  }
+  int32_t infer = -1;
+  int64_t known = 1;
+  for (int32_t d = 0; d < ndim; d++) {
+    resolved[d] = shape[d];
+    if (shape[d] == -1 && infer < 0) {
+      infer = d;
+      continue;
+    }
+    if (shape[d] < 0) {
+      return tb__fail(TB_ERR_INVALID, "%s: shape[%d] = %" PRId64 " is negative", what, (int)d,
+                      shape[d]);
+    }
+    if (tb__mul_overflows(known, shape[d], &known)) {
+      return tb__fail(TB_ERR_OVERFLOW, "%s: element count overflows int64 at shape[%d] = %" PRId64,
+                      what, (int)d, shape[d]);
+    }
+  }
+  int64_t numel = tb_tensor_numel(src);
+  if (infer >= 0) {
+    if (known == 0 || numel % known != 0) {
+      return tb__fail(TB_ERR_INVALID, "%s: cannot infer shape[%d] for %" PRId64 " elements", what,
+                      (int)infer, numel);
+    }
+    resolved[infer] = numel / known;
+    known = numel;
+  }
+  if (known != numel) {
+    return tb__fail(TB_ERR_INVALID, "%s: new shape has %" PRId64 " elements, the tensor %" PRId64,
+                    what, known, numel);
+  }
+  return TB_OK;
+}
+
+/*
+ * Strides for `shape` over src's elements in C order, when they exist (the
+ * rule NumPy uses to reshape without copying): group old and new dimensions
+ * into runs with equal products; each run of old dimensions must step
+ * through memory as one, and its new dimensions split that step.
+ */
+static bool tb_reshape_strides(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
+                               int64_t *strides) {
+  int64_t old_shape[TB_MAX_NDIM], old_strides[TB_MAX_NDIM];
+  int32_t on = 0;
+  for (int32_t d = 0; d < src->dl.ndim; d++) {
+    if (src->dl.shape[d] == 1) continue;
+    old_shape[on] = src->dl.shape[d];
+    old_strides[on++] = src->dl.strides[d];
+  }
+  int32_t oi = 0, oj = 1, ni = 0, nj = 1;
+  while (ni < ndim && oi < on) {
+    int64_t np = shape[ni], op = old_shape[oi];
+    while (np != op) {
+      if (np < op) {
+        np *= shape[nj++];
+      } else {
+        op *= old_shape[oj++];
+      }
+    }
+    for (int32_t k = oi; k < oj - 1; k++) {
+      int64_t step;
+      if (tb__mul_overflows(old_shape[k + 1], old_strides[k + 1], &step) || old_strides[k] != step) {
+        return false;
+      }
+    }
+    strides[nj - 1] = old_strides[oj - 1];
+    for (int32_t k = nj - 1; k > ni; k--) {
+      if (tb__mul_overflows(strides[k], shape[k], &strides[k - 1])) return false;
+    }
+    ni = nj++;
+    oi = oj++;
+  }
+  int64_t last = ni > 0 ? strides[ni - 1] : 1;
+  for (int32_t k = ni; k < ndim; k++) strides[k] = last; /* trailing extents of 1 */
+  return true;
+}
+
+TB_API tb_status tb_tensor_reshape(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
+                                   tb_tensor_t **out) {
+  static const char what[] = "tensor_reshape";
+  tb_status st = tb_view_begin(what, src, out);
+  if (st != TB_OK) return st;
+  int64_t resolved[TB_MAX_NDIM], strides[TB_MAX_NDIM];
+  st = tb_reshape_target(what, src, ndim, shape, resolved);
+  if (st != TB_OK) return st;
+  if (tb_tensor_numel(src) == 0) {
+    tb__contiguous_strides(ndim, resolved, TB_ORDER_C, strides);
+  } else if (!tb_reshape_strides(src, ndim, resolved, strides)) {
+    return tb__fail(TB_ERR_LAYOUT,
+                    "%s: the strides of this %d-d view cannot express the new shape without a "
+                    "copy; call tb_tensor_contiguous first",
+                    what, (int)src->dl.ndim);
+  }
+  return tb_view_make(src, ndim, resolved, strides, 0, src->flags, out);
+}
+
+TB_API tb_status tb_tensor_contiguous(const tb_tensor_t *src, tb_order order,
+                                      tb_tensor_t **out) {
+  if (src == NULL || out == NULL) {
+    return tb__fail(TB_ERR_INVALID, "tensor_contiguous: %s is NULL", src == NULL ? "src" : "out");
+  }
+  if (tb_tensor_is_contiguous(src, order)) {
+    *out = tb_tensor_retain((tb_tensor_t *)(uintptr_t)src);
+    return TB_OK;
+  }
+  return tb_tensor_copy(src, NULL, order, 0, out);
+}
+
+/* Keeps the dimensions whose `drop` entry is false. */
+static tb_status tb_view_drop(const tb_tensor_t *src, const bool *drop, tb_tensor_t **out) {
+  int64_t shape[TB_MAX_NDIM], strides[TB_MAX_NDIM];
+  int32_t nd = 0;
+  for (int32_t d = 0; d < src->dl.ndim; d++) {
+    if (drop[d]) continue;
+    shape[nd] = src->dl.shape[d];
+    strides[nd++] = src->dl.strides[d];
+  }
+  return tb_view_make(src, nd, shape, strides, 0, src->flags, out);
+}
+
+TB_API tb_status tb_tensor_squeeze(const tb_tensor_t *src, int32_t dim, tb_tensor_t **out) {
+  static const char what[] = "tensor_squeeze";
+  tb_status st = tb_view_begin(what, src, out);
+  if (st != TB_OK) return st;
+  int32_t d;
+  st = tb__normalize_dim(what, dim, src->dl.ndim, &d);
+  if (st != TB_OK) return st;
+  if (src->dl.shape[d] != 1) {
+    return tb__fail(TB_ERR_INVALID, "%s: shape[%d] = %" PRId64 " is not 1", what, (int)d,
+                    src->dl.shape[d]);
+  }
+  bool drop[TB_MAX_NDIM] = {false};
+  drop[d] = true;
+  return tb_view_drop(src, drop, out);
+}
+
+TB_API tb_status tb_tensor_squeeze_all(const tb_tensor_t *src, tb_tensor_t **out) {
+  tb_status st = tb_view_begin("tensor_squeeze_all", src, out);
+  if (st != TB_OK) return st;
+  bool drop[TB_MAX_NDIM];
+  for (int32_t d = 0; d < src->dl.ndim; d++) drop[d] = src->dl.shape[d] == 1;
+  return tb_view_drop(src, drop, out);
+}
+
+TB_API tb_status tb_tensor_unsqueeze(const tb_tensor_t *src, int32_t dim, tb_tensor_t **out) {
+  static const char what[] = "tensor_unsqueeze";
+  tb_status st = tb_view_begin(what, src, out);
+  if (st != TB_OK) return st;
+  int32_t nd = src->dl.ndim;
+  if (nd == TB_MAX_NDIM) {
+    return tb__fail(TB_ERR_INVALID, "%s: ndim = %d is already the maximum", what, (int)nd);
+  }
+  int32_t d;
+  st = tb__normalize_dim(what, dim, nd + 1, &d);
+  if (st != TB_OK) return st;
+  int64_t shape[TB_MAX_NDIM], strides[TB_MAX_NDIM];
+  for (int32_t k = 0, j = 0; k <= nd; k++) {
+    if (k == d) continue;
+    shape[k] = src->dl.shape[j];
+    strides[k] = src->dl.strides[j++];
+  }
+  /* Any stride addresses a single element; pick the one that keeps a
+   * contiguous tensor's strides looking contiguous. */
+  int64_t stride = 1;
+  if (d < nd && tb__mul_overflows(src->dl.shape[d], src->dl.strides[d], &stride)) stride = 1;
+  shape[d] = 1;
+  strides[d] = stride;
+  return tb_view_make(src, nd + 1, shape, strides, 0, src->flags, out);
+}
+
+TB_API tb_status tb_tensor_expand(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
+                                  tb_tensor_t **out) {
+  static const char what[] = "tensor_expand";
+  tb_status st = tb_view_begin(what, src, out);
+  if (st != TB_OK) return st;
+  if (ndim < src->dl.ndim || ndim > TB_MAX_NDIM || (ndim > 0 && shape == NULL)) {
+    return tb__fail(TB_ERR_INVALID, "%s: ndim = %d must be in [%d, %d] with a shape", what,
+                    (int)ndim, (int)src->dl.ndim, TB_MAX_NDIM);
+  }
+  int64_t new_shape[TB_MAX_NDIM], strides[TB_MAX_NDIM];
+  int32_t lead = ndim - src->dl.ndim;
+  for (int32_t i = 0; i < ndim; i++) {
+    int32_t j = i - lead;
+    int64_t want = shape[i];
+    int64_t have = j >= 0 ? src->dl.shape[j] : 1;
+    if (want == -1 && j >= 0) want = have;
+    if (want < 0) {
+      return tb__fail(TB_ERR_INVALID, "%s: shape[%d] = %" PRId64 " is negative", what, (int)i,
+                      shape[i]);
+    }
+    if (have != want && have != 1) {
+      return tb__fail(TB_ERR_INVALID,
+                      "%s: shape[%d] = %" PRId64 " cannot broadcast from extent %" PRId64, what,
+                      (int)i, want, have);
+    }
+    new_shape[i] = want;
+    strides[i] = (j >= 0 && have == want) ? src->dl.strides[j] : 0;
+  }
+  tb_extent e; /* the element count and byte size may now overflow */
+  st = tb__layout_extent(what, src->dl.dtype, ndim, new_shape, strides, &e);
+  if (st != TB_OK) return st;
+  return tb_view_make(src, ndim, new_shape, strides, 0, src->flags | TB_FLAG_READONLY, out);
+}

@@ -1,0 +1,106 @@
+/* Reference counts are atomic: retain/release races from many threads still
+ * run the owner's deleter exactly once. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <threads.h>
+
+#include "support.h"
+
+#define THREADS 8
+#define ROUNDS 20000
+
+static atomic_int g_deleter_calls;
+
+static void atomic_counting_deleter(void *data, void *ctx) {
+  (void)ctx;
+  free(data);
+  atomic_fetch_add(&g_deleter_calls, 1);
+}
+
+typedef struct worker {
+  tb_tensor_t *t; /* one reference owned by this worker */
+  int failures;
+} worker;
+
+/* Churns the count, makes and drops views, then drops its own reference. */
+static int churn(void *arg) {
+  worker *w = arg;
+  for (int i = 0; i < ROUNDS; i++) {
+    tb_tensor_retain(w->t);
+    tb_tensor_release(w->t);
+    if (i % 64 == 0) {
+      tb_tensor_t *v;
+      if (tb_tensor_slice(w->t, 0, 1, INT64_MAX, 2, &v) != TB_OK) {
+        w->failures++;
+        continue;
+      }
+      tb_tensor_release(v);
+    }
+  }
+  tb_tensor_release(w->t);
+  return 0;
+}
+
+static void concurrent_release_runs_deleter_once(void **state) {
+  (void)state;
+  for (int trial = 0; trial < 5; trial++) {
+    atomic_store(&g_deleter_calls, 0);
+    int64_t n = 64;
+    float *buf = calloc((size_t)n, sizeof *buf);
+    tb_tensor_t *t;
+    assert_ok(tb_from_array(buf, 0, F32, 1, &n, NULL, cpu(), 0, atomic_counting_deleter, NULL,
+                            &t));
+    worker workers[THREADS];
+    thrd_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+      workers[i] = (worker){tb_tensor_retain(t), 0};
+    }
+    tb_tensor_release(t); /* the workers now hold the only references */
+    for (int i = 0; i < THREADS; i++) {
+      assert_int_equal(thrd_create(&threads[i], churn, &workers[i]), thrd_success);
+    }
+    for (int i = 0; i < THREADS; i++) {
+      assert_int_equal(thrd_join(threads[i], NULL), thrd_success);
+      assert_int_equal(workers[i].failures, 0);
+    }
+    assert_int_equal(atomic_load(&g_deleter_calls), 1);
+  }
+}
+
+typedef struct view_worker {
+  tb_tensor_t *view; /* a distinct view per thread over one storage */
+} view_worker;
+
+static int drop_view(void *arg) {
+  view_worker *w = arg;
+  tb_tensor_release(w->view);
+  return 0;
+}
+
+static void views_released_on_many_threads_free_storage_once(void **state) {
+  (void)state;
+  atomic_store(&g_deleter_calls, 0);
+  int64_t shape[2] = {THREADS, 4};
+  int32_t *buf = calloc(THREADS * 4, sizeof *buf);
+  tb_tensor_t *t;
+  assert_ok(tb_from_array(buf, 0, I32, 2, shape, NULL, cpu(), 0, atomic_counting_deleter, NULL,
+                          &t));
+  view_worker workers[THREADS];
+  thrd_t threads[THREADS];
+  for (int i = 0; i < THREADS; i++) assert_ok(tb_tensor_select(t, 0, i, &workers[i].view));
+  tb_tensor_release(t);
+  assert_int_equal(atomic_load(&g_deleter_calls), 0);
+  for (int i = 0; i < THREADS; i++) {
+    assert_int_equal(thrd_create(&threads[i], drop_view, &workers[i]), thrd_success);
+  }
+  for (int i = 0; i < THREADS; i++) assert_int_equal(thrd_join(threads[i], NULL), thrd_success);
+  assert_int_equal(atomic_load(&g_deleter_calls), 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(concurrent_release_runs_deleter_once),
+      cmocka_unit_test(views_released_on_many_threads_free_storage_once),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
