@@ -21,6 +21,9 @@
  *     value is clamped against exact power-of-two bounds before converting;
  *     saturation is the in-range answer that keeps the order of values and is
  *     the same on every platform.
+ *   - int -> float32 does not trust C's 64-bit int -> float conversion to round
+ *     once (valgrind, for one, emulates it through double); see
+ *     tb_f32_from_magnitude.
  *   - int -> int wraps through unsigned arithmetic; signed targets are written
  *     as their unsigned bit pattern, so no conversion is implementation-defined.
  *   - Same-kind pairs copy bytes, so NaN payloads and bool bytes pass through.
@@ -70,8 +73,8 @@ static inline uint16_t tb_half_round(uint32_t sign, uint64_t m, int32_t e, int32
   if (m == 0) return (uint16_t)sign_bit;
   const int32_t top = 63 - __builtin_clzll(m) + e; /* exponent of the leading bit */
   if (top > bias) return (uint16_t)(sign_bit | inf);
-  const int32_t exp = top > 1 - bias ? top : 1 - bias; /* subnormals share the lowest */
-  const int32_t shift = exp - man_bits - e;            /* bits of m below the last place */
+  const int32_t exponent = top > 1 - bias ? top : 1 - bias; /* subnormals share the lowest */
+  const int32_t shift = exponent - man_bits - e;            /* bits of m below the last place */
   uint64_t r;
   if (shift <= 0) {
     r = m << -shift; /* exact: fewer than man_bits + 2 bits */
@@ -81,9 +84,10 @@ static inline uint16_t tb_half_round(uint32_t sign, uint64_t m, int32_t e, int32
     const uint64_t half = UINT64_C(1) << (shift - 1);
     const uint64_t rest = m & ((half << 1) - 1u); /* half << 1 wraps to 0 when shift = 64 */
     r = shift == 64 ? 0 : m >> shift;
-    r += rest > half || (rest == half && (r & 1u) != 0);
+    /* Bitwise, not ||: the answer depends on the data and would mispredict. */
+    r += (uint64_t)(rest > half) | ((uint64_t)(rest == half) & r & 1u);
   }
-  const uint32_t bits = ((uint32_t)(exp + bias - 1) << man_bits) + (uint32_t)r;
+  const uint32_t bits = ((uint32_t)(exponent + bias - 1) << man_bits) + (uint32_t)r;
   return (uint16_t)(sign_bit | (bits < inf ? bits : inf));
 }
 
@@ -187,27 +191,27 @@ static inline uint8_t tb_boolean_from_z(tb_zval v) { return v.re != 0 || v.im !=
  * Integer targets return their unsigned bit pattern. Narrowing an unsigned
  * value is reduction modulo 2^bits, which is the wrap the rules ask for.
  */
-#define TB_INT_TARGET(name, utype)                                                       \
-  static inline utype tb_##name##_from_u(uint64_t v) { return (utype)v; }               \
-  static inline utype tb_##name##_from_s(int64_t v) { return (utype)(uint64_t)v; }      \
+#define TB_INT_TARGET(name, utype)                                                 \
+  static inline utype tb_##name##_from_u(uint64_t v) { return (utype)v; }          \
+  static inline utype tb_##name##_from_s(int64_t v) { return (utype)(uint64_t)v; } \
   static inline utype tb_##name##_from_z(tb_zval v) { return tb_##name##_from_d(v.re); }
 
 /* Signed targets below 64 bits: min and max are exact doubles, and any value
  * clamped to them truncates into range. */
-#define TB_NARROW_SIGNED_TARGET(name, type, utype, min, max)                           \
-  static inline utype tb_##name##_from_d(double v) {                                 \
+#define TB_NARROW_SIGNED_TARGET(name, type, utype, min, max)                                    \
+  static inline utype tb_##name##_from_d(double v) {                                            \
     const double c = v < (double)(min) ? (double)(min) : v > (double)(max) ? (double)(max) : v; \
-    return isnan(v) ? 0 : (utype)(type)c;                                             \
-  }                                                                                  \
+    return isnan(v) ? 0 : (utype)(type)c;                                                       \
+  }                                                                                             \
   TB_INT_TARGET(name, utype)
 
 /* Unsigned targets below 64 bits; NaN and negatives clamp to 0 (a value in
  * (-1, 0) truncates to 0 anyway). */
-#define TB_NARROW_UNSIGNED_TARGET(name, utype, max)                             \
-  static inline utype tb_##name##_from_d(double v) {                          \
-    const double c = v > 0 ? (v < (double)(max) ? v : (double)(max)) : 0.0;   \
-    return (utype)c;                                                          \
-  }                                                                           \
+#define TB_NARROW_UNSIGNED_TARGET(name, utype, max)                         \
+  static inline utype tb_##name##_from_d(double v) {                        \
+    const double c = v > 0 ? (v < (double)(max) ? v : (double)(max)) : 0.0; \
+    return (utype)c;                                                        \
+  }                                                                         \
   TB_INT_TARGET(name, utype)
 
 TB_NARROW_SIGNED_TARGET(i8, int8_t, uint8_t, INT8_MIN, INT8_MAX)
@@ -230,106 +234,137 @@ static inline uint64_t tb_u64_from_d(double v) {
 }
 TB_INT_TARGET(u64, uint64_t)
 
-#define TB_HALF_TARGET(name, exp_bits, man_bits)                                            \
-  static inline uint16_t tb_##name##_from_u(uint64_t v) {                                 \
-    return tb_half_round(0, v, 0, exp_bits, man_bits);                                    \
-  }                                                                                       \
-  static inline uint16_t tb_##name##_from_s(int64_t v) {                                  \
-    const uint64_t magnitude = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;                    \
-    return tb_half_round(v < 0, magnitude, 0, exp_bits, man_bits);                        \
-  }                                                                                       \
-  static inline uint16_t tb_##name##_from_d(double v) {                                   \
-    return tb_half_from_double(v, exp_bits, man_bits);                                    \
-  }                                                                                       \
+#define TB_HALF_TARGET(name, exp_bits, man_bits)                       \
+  static inline uint16_t tb_##name##_from_u(uint64_t v) {              \
+    return tb_half_round(0, v, 0, exp_bits, man_bits);                 \
+  }                                                                    \
+  static inline uint16_t tb_##name##_from_s(int64_t v) {               \
+    const uint64_t magnitude = v < 0 ? 0u - (uint64_t)v : (uint64_t)v; \
+    return tb_half_round(v < 0, magnitude, 0, exp_bits, man_bits);     \
+  }                                                                    \
+  static inline uint16_t tb_##name##_from_d(double v) {                \
+    return tb_half_from_double(v, exp_bits, man_bits);                 \
+  }                                                                    \
   static inline uint16_t tb_##name##_from_z(tb_zval v) { return tb_##name##_from_d(v.re); }
 
 TB_HALF_TARGET(f16, TB_F16_EXP_BITS, TB_F16_MAN_BITS)
 TB_HALF_TARGET(bf16, TB_BF16_EXP_BITS, TB_BF16_MAN_BITS)
 
-/* C's int -> float and double -> float conversions round once, to nearest
- * even (and give +-inf past the range, Annex F). */
-#define TB_REAL_TARGET(name, type)                                              \
-  static inline type tb_##name##_from_u(uint64_t v) { return (type)v; }        \
-  static inline type tb_##name##_from_s(int64_t v) { return (type)v; }         \
-  static inline type tb_##name##_from_d(double v) { return (type)v; }          \
+/* C's double -> float conversion rounds once, to nearest even (and gives
+ * +-inf past the range, Annex F); so do int64 -> double and, below 2^53,
+ * int64 -> double -> float, whose first step is exact. */
+#define TB_REAL_TARGET(name, type)                                    \
+  static inline type tb_##name##_from_d(double v) { return (type)v; } \
   static inline type tb_##name##_from_z(tb_zval v) { return (type)v.re; }
 
 TB_REAL_TARGET(f32, float)
 TB_REAL_TARGET(f64, double)
 
-#define TB_COMPLEX_TARGET(name, type, part)                                                     \
-  static inline type tb_##name##_from_u(uint64_t v) { return (type){(part)v, 0}; }           \
-  static inline type tb_##name##_from_s(int64_t v) { return (type){(part)v, 0}; }            \
-  static inline type tb_##name##_from_d(double v) { return (type){(part)v, 0}; }             \
-  static inline type tb_##name##_from_z(tb_zval v) { return (type){(part)v.re, (part)v.im}; }
+static inline double tb_f64_from_u(uint64_t v) { return (double)v; }
+static inline double tb_f64_from_s(int64_t v) { return (double)v; }
 
-TB_COMPLEX_TARGET(c64, tb_c64, float)
-TB_COMPLEX_TARGET(c128, tb_c128, double)
+/*
+ * A 64-bit magnitude to float32 with one rounding, by construction. C's
+ * uint64 -> float is a single rounding on x86-64 hardware, but not everywhere
+ * (valgrind emulates it through double, and so do some soft-float runtimes).
+ * Above 2^53 the bits below the top 53 are folded into a sticky last bit: the
+ * conversion to double is then exact, and the 29 bits kept below float32's
+ * last place still tell whether the value is below, at or above a halfway
+ * point, so the conversion to float is the only rounding.
+ */
+static inline float tb_f32_from_magnitude(uint64_t m) {
+  if (m >> 53 == 0) return (float)(double)m;
+  const int drop = 11 - __builtin_clzll(m); /* bit length - 53, in [1, 11] */
+  const uint64_t sticky = (m & ((UINT64_C(1) << drop) - 1u)) != 0;
+  return (float)((double)((m >> drop) | sticky) * (double)(UINT64_C(1) << drop));
+}
+
+static inline float tb_f32_from_u(uint64_t v) { return tb_f32_from_magnitude(v); }
+
+static inline float tb_f32_from_s(int64_t v) {
+  const float f = tb_f32_from_magnitude(v < 0 ? 0u - (uint64_t)v : (uint64_t)v);
+  return v < 0 ? -f : f;
+}
+
+/* Each part as the matching real target; the imaginary part of a real is +0. */
+#define TB_COMPLEX_TARGET(name, type, real)                                                      \
+  static inline type tb_##name##_from_u(uint64_t v) { return (type){tb_##real##_from_u(v), 0}; } \
+  static inline type tb_##name##_from_s(int64_t v) { return (type){tb_##real##_from_s(v), 0}; }  \
+  static inline type tb_##name##_from_d(double v) { return (type){tb_##real##_from_d(v), 0}; }   \
+  static inline type tb_##name##_from_z(tb_zval v) {                                             \
+    return (type){tb_##real##_from_d(v.re), tb_##real##_from_d(v.im)};                           \
+  }
+
+TB_COMPLEX_TARGET(c64, tb_c64, f32)
+TB_COMPLEX_TARGET(c128, tb_c128, f64)
 
 /* ---- the table ---- */
 
 /* How each kind loads: X(name, kind, class, dtype name). bool is spelled
  * "boolean" here because <stdbool.h> makes `bool` a macro, which would expand
  * inside the lists before the names are pasted. */
-#define TB_SOURCES(X)                        \
-  X(boolean, TB_K_BOOL, u, "bool")              \
-  X(i8, TB_K_I8, s, "int8")                  \
-  X(i16, TB_K_I16, s, "int16")               \
-  X(i32, TB_K_I32, s, "int32")               \
-  X(i64, TB_K_I64, s, "int64")               \
-  X(u8, TB_K_U8, u, "uint8")                 \
-  X(u16, TB_K_U16, u, "uint16")              \
-  X(u32, TB_K_U32, u, "uint32")              \
-  X(u64, TB_K_U64, u, "uint64")              \
-  X(f16, TB_K_F16, d, "float16")             \
-  X(bf16, TB_K_BF16, d, "bfloat16")          \
-  X(f32, TB_K_F32, d, "float32")             \
-  X(f64, TB_K_F64, d, "float64")             \
-  X(c64, TB_K_C64, z, "complex64")           \
+#define TB_SOURCES(X)               \
+  X(boolean, TB_K_BOOL, u, "bool")  \
+  X(i8, TB_K_I8, s, "int8")         \
+  X(i16, TB_K_I16, s, "int16")      \
+  X(i32, TB_K_I32, s, "int32")      \
+  X(i64, TB_K_I64, s, "int64")      \
+  X(u8, TB_K_U8, u, "uint8")        \
+  X(u16, TB_K_U16, u, "uint16")     \
+  X(u32, TB_K_U32, u, "uint32")     \
+  X(u64, TB_K_U64, u, "uint64")     \
+  X(f16, TB_K_F16, d, "float16")    \
+  X(bf16, TB_K_BF16, d, "bfloat16") \
+  X(f32, TB_K_F32, d, "float32")    \
+  X(f64, TB_K_F64, d, "float64")    \
+  X(c64, TB_K_C64, z, "complex64")  \
   X(c128, TB_K_C128, z, "complex128")
 
 /* How each kind stores: X(source columns..., name, kind, stored type). */
-#define TB_TARGETS(X, ...)                   \
-  X(__VA_ARGS__, boolean, TB_K_BOOL, uint8_t)   \
-  X(__VA_ARGS__, i8, TB_K_I8, uint8_t)       \
-  X(__VA_ARGS__, i16, TB_K_I16, uint16_t)    \
-  X(__VA_ARGS__, i32, TB_K_I32, uint32_t)    \
-  X(__VA_ARGS__, i64, TB_K_I64, uint64_t)    \
-  X(__VA_ARGS__, u8, TB_K_U8, uint8_t)       \
-  X(__VA_ARGS__, u16, TB_K_U16, uint16_t)    \
-  X(__VA_ARGS__, u32, TB_K_U32, uint32_t)    \
-  X(__VA_ARGS__, u64, TB_K_U64, uint64_t)    \
-  X(__VA_ARGS__, f16, TB_K_F16, uint16_t)    \
-  X(__VA_ARGS__, bf16, TB_K_BF16, uint16_t)  \
-  X(__VA_ARGS__, f32, TB_K_F32, float)       \
-  X(__VA_ARGS__, f64, TB_K_F64, double)      \
-  X(__VA_ARGS__, c64, TB_K_C64, tb_c64)      \
+#define TB_TARGETS(X, ...)                    \
+  X(__VA_ARGS__, boolean, TB_K_BOOL, uint8_t) \
+  X(__VA_ARGS__, i8, TB_K_I8, uint8_t)        \
+  X(__VA_ARGS__, i16, TB_K_I16, uint16_t)     \
+  X(__VA_ARGS__, i32, TB_K_I32, uint32_t)     \
+  X(__VA_ARGS__, i64, TB_K_I64, uint64_t)     \
+  X(__VA_ARGS__, u8, TB_K_U8, uint8_t)        \
+  X(__VA_ARGS__, u16, TB_K_U16, uint16_t)     \
+  X(__VA_ARGS__, u32, TB_K_U32, uint32_t)     \
+  X(__VA_ARGS__, u64, TB_K_U64, uint64_t)     \
+  X(__VA_ARGS__, f16, TB_K_F16, uint16_t)     \
+  X(__VA_ARGS__, bf16, TB_K_BF16, uint16_t)   \
+  X(__VA_ARGS__, f32, TB_K_F32, float)        \
+  X(__VA_ARGS__, f64, TB_K_F64, double)       \
+  X(__VA_ARGS__, c64, TB_K_C64, tb_c64)       \
   X(__VA_ARGS__, c128, TB_K_C128, tb_c128)
 
 #define TB_COUNT_ONE(...) +1
-enum { TB_SOURCE_COUNT = 0 TB_SOURCES(TB_COUNT_ONE), TB_TARGET_COUNT = 0 TB_TARGETS(TB_COUNT_ONE, ~) };
+enum {
+  TB_SOURCE_COUNT = 0 TB_SOURCES(TB_COUNT_ONE),
+  TB_TARGET_COUNT = 0 TB_TARGETS(TB_COUNT_ONE, ~)
+};
 _Static_assert((int)TB_SOURCE_COUNT == (int)TB_K_COUNT, "TB_SOURCES lists every tb_cast_kind");
 _Static_assert((int)TB_TARGET_COUNT == (int)TB_K_COUNT, "TB_TARGETS lists every tb_cast_kind");
 
 /* The kind test is a constant, so each loop compiles to one of its branches. */
-#define TB_CAST_LOOP(from, from_kind, cls, name, to, to_kind, type)                        \
-  static void tb_cast_##from##_##to(const char *src, int64_t ss, char *dst, int64_t ds,   \
-                                    int64_t n) {                                         \
-    if ((int)(from_kind) == (int)(to_kind)) {                                            \
-      for (int64_t i = 0; i < n; i++) memcpy(dst + i * ds, src + i * ss, sizeof(type));   \
-      return;                                                                            \
-    }                                                                                    \
-    for (int64_t i = 0; i < n; i++) {                                                    \
-      const type r = tb_##to##_from_##cls(tb_load_##from(src + i * ss));                 \
-      memcpy(dst + i * ds, &r, sizeof r);                                                \
-    }                                                                                    \
+#define TB_CAST_LOOP(from, from_kind, cls, name, to, to_kind, type)                     \
+  static void tb_cast_##from##_##to(const char *src, int64_t ss, char *dst, int64_t ds, \
+                                    int64_t n) {                                        \
+    if ((int)(from_kind) == (int)(to_kind)) {                                           \
+      for (int64_t i = 0; i < n; i++) memcpy(dst + i * ds, src + i * ss, sizeof(type)); \
+      return;                                                                           \
+    }                                                                                   \
+    for (int64_t i = 0; i < n; i++) {                                                   \
+      const type r = tb_##to##_from_##cls(tb_load_##from(src + i * ss));                \
+      memcpy(dst + i * ds, &r, sizeof r);                                               \
+    }                                                                                   \
   }
-#define TB_CAST_ROW(from, from_kind, cls, name) \
-  TB_TARGETS(TB_CAST_LOOP, from, from_kind, cls, name)
+#define TB_CAST_ROW(from, from_kind, cls, name) TB_TARGETS(TB_CAST_LOOP, from, from_kind, cls, name)
 
 TB_SOURCES(TB_CAST_ROW)
 
-#define TB_TABLE_ENTRY(from, from_kind, cls, name, to, to_kind, type) [to_kind] = tb_cast_##from##_##to,
+#define TB_TABLE_ENTRY(from, from_kind, cls, name, to, to_kind, type) \
+  [to_kind] = tb_cast_##from##_##to,
 #define TB_TABLE_ROW(from, from_kind, cls, name) \
   [from_kind] = {TB_TARGETS(TB_TABLE_ENTRY, from, from_kind, cls, name)},
 

@@ -187,8 +187,8 @@ tb_status tb__copy_host(const tb_copy_desc *d) {
   tb_copy_dim dims[TB_MAX_NDIM];
   int32_t nd = tb_plan_dims(d, si->itemsize, di->itemsize, &src, &dst, dims);
 
-  tb_inner_fn inner;
-  tb_cast_loop_fn cast;
+  tb_inner_fn inner = NULL;
+  tb_cast_loop_fn cast = NULL;
   st = tb_choose_inner(d, si, di, nd > 0 ? &dims[nd - 1] : NULL, &inner, &cast);
   if (st != TB_OK) return st;
   if (nd == 0) {

@@ -46,6 +46,9 @@ TB_INTERNAL void tb__free(const tb_allocator *a, void *ptr, size_t size);
 
 /* Devices whose memory the CPU can address directly. */
 TB_INTERNAL bool tb__device_is_host(DLDevice device);
+/* Devices whose DLTensor.data is an address (pointer arithmetic is
+ * meaningful), as opposed to a handle such as an OpenCL cl_mem. */
+TB_INTERNAL bool tb__device_data_is_address(DLDevice device);
 /* A known DLPack 1.3 device type (any backend or none). */
 TB_INTERNAL bool tb__device_type_known(int32_t device_type);
 /* "cpu", "cuda", ... for messages; "unknown" otherwise. */
@@ -121,6 +124,15 @@ TB_INTERNAL tb_status tb__layout_extent(const char *what, DLDataType dtype, int3
 /* Writes C- or F-order strides for shape; the layout must already be checked. */
 TB_INTERNAL void tb__contiguous_strides(int32_t ndim, const int64_t *shape, tb_order order,
                                         int64_t *strides);
+
+/* tb_from_array with `what` prefixing its messages (DLPack imports use it). */
+TB_INTERNAL tb_status tb__wrap(const char *what, void *data, uint64_t byte_offset,
+                               DLDataType dtype, int32_t ndim, const int64_t *shape,
+                               const int64_t *strides, DLDevice device, uint32_t flags,
+                               tb_deleter_fn deleter, void *ctx, tb_tensor_t **out);
+
+/* TB_ERR_INVALID unless order is TB_ORDER_C or TB_ORDER_F. */
+TB_INTERNAL tb_status tb__check_order(const char *what, tb_order order);
 
 /* Normalises a possibly negative dimension index into [0, ndim). */
 TB_INTERNAL tb_status tb__normalize_dim(const char *what, int32_t dim, int32_t ndim,

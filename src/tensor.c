@@ -184,7 +184,29 @@ TB_API tb_status tb_from_array(void *data, uint64_t byte_offset, DLDataType dtyp
                                const int64_t *shape, const int64_t *strides, DLDevice device,
                                uint32_t flags, tb_deleter_fn deleter, void *ctx,
                                tb_tensor_t **out) {
-  static const char what[] = "from_array";
+  return tb__wrap("from_array", data, byte_offset, dtype, ndim, shape, strides, device, flags,
+                  deleter, ctx, out);
+}
+
+/* Checks that every byte the elements reach has an address: base +
+ * byte_offset + [low_byte, high_byte) must not wrap around. */
+static tb_status tb_check_address_range(const char *what, const void *data, uint64_t byte_offset,
+                                        const tb_extent *e) {
+  uint64_t first, end;
+  if (__builtin_add_overflow((uint64_t)(uintptr_t)data, byte_offset, &first) ||
+      first < (uint64_t)-e->low_byte ||
+      __builtin_add_overflow(first, (uint64_t)e->high_byte, &end) || end > UINTPTR_MAX) {
+    return tb__fail(TB_ERR_OVERFLOW,
+                    "%s: data = %p with byte_offset = %" PRIu64 " and byte extent [%" PRId64
+                    ", %" PRId64 ") wraps around the address space",
+                    what, data, byte_offset, e->low_byte, e->high_byte);
+  }
+  return TB_OK;
+}
+
+tb_status tb__wrap(const char *what, void *data, uint64_t byte_offset, DLDataType dtype,
+                   int32_t ndim, const int64_t *shape, const int64_t *strides, DLDevice device,
+                   uint32_t flags, tb_deleter_fn deleter, void *ctx, tb_tensor_t **out) {
   tb_status st = tb_check_out(what, out);
   if (st != TB_OK) return st;
   if ((flags & ~TB_FLAG_READONLY) != 0) {
@@ -212,18 +234,22 @@ TB_API tb_status tb_from_array(void *data, uint64_t byte_offset, DLDataType dtyp
     return tb__fail(TB_ERR_OVERFLOW, "%s: byte_offset = %" PRIu64 " exceeds int64", what,
                     byte_offset);
   }
+  if (e.numel > 0 && tb__device_data_is_address(device)) {
+    st = tb_check_address_range(what, data, byte_offset, &e);
+    if (st != TB_OK) return st;
+  }
   /* The storage spans from the lowest byte any element reaches. Negative
-   * strides may reach below data + byte_offset; on host memory the base moves
-   * down to cover them, elsewhere the offset must already cover them. */
+   * strides may reach below data + byte_offset; where data is an address the
+   * base moves down to cover them, for handles the offset must cover them. */
   const int64_t low = e.low_byte;
   int64_t offset = (int64_t)byte_offset;
   void *base = data;
   if (offset + low < 0) {
-    if (!tb__device_is_host(device)) {
+    if (!tb__device_data_is_address(device)) {
       return tb__fail(TB_ERR_INVALID,
                       "%s: strides reach %" PRId64 " bytes below data, more than byte_offset = %" PRIu64
-                      " on a non-host device",
-                      what, -low, byte_offset);
+                      ", and %s data is a handle, not an address",
+                      what, -low, byte_offset, tb__device_type_name((int32_t)device.device_type));
     }
     base = (void *)((uintptr_t)data + (uintptr_t)(offset + low));
     offset = -low;
@@ -243,15 +269,21 @@ TB_API tb_status tb_from_array(void *data, uint64_t byte_offset, DLDataType dtyp
   return st;
 }
 
+tb_status tb__check_order(const char *what, tb_order order) {
+  if (order != TB_ORDER_C && order != TB_ORDER_F) {
+    return tb__fail(TB_ERR_INVALID, "%s: order = %d is not TB_ORDER_C or TB_ORDER_F", what,
+                    (int)order);
+  }
+  return TB_OK;
+}
+
 TB_API tb_status tb_tensor_empty(DLDataType dtype, int32_t ndim, const int64_t *shape,
                                  DLDevice device, tb_order order, tb_tensor_t **out) {
   static const char what[] = "tensor_empty";
   tb_status st = tb_check_out(what, out);
   if (st != TB_OK) return st;
-  if (order != TB_ORDER_C && order != TB_ORDER_F) {
-    return tb__fail(TB_ERR_INVALID, "%s: order = %d is not TB_ORDER_C or TB_ORDER_F", what,
-                    (int)order);
-  }
+  st = tb__check_order(what, order);
+  if (st != TB_OK) return st;
   st = tb_check_ndim(what, ndim, shape);
   if (st != TB_OK) return st;
   int64_t strides[TB_MAX_NDIM];
@@ -270,10 +302,12 @@ TB_API tb_status tb_tensor_empty(DLDataType dtype, int32_t ndim, const int64_t *
 TB_API tb_status tb_tensor_zeros(DLDataType dtype, int32_t ndim, const int64_t *shape,
                                  DLDevice device, tb_order order, tb_tensor_t **out) {
   static const unsigned char zero[16] = {0};
+  tb_status st = tb_check_out("tensor_zeros", out);
+  if (st != TB_OK) return st;
   const tb_dtype_info *info = tb__dtype_info(dtype);
   if (info != NULL && info->itemsize == 0) {
     /* Packed storage: zero bits are zero elements; fill them byte-wise. */
-    tb_status st = tb_tensor_empty(dtype, ndim, shape, device, order, out);
+    st = tb_tensor_empty(dtype, ndim, shape, device, order, out);
     if (st == TB_OK && tb_tensor_data(*out) != NULL) {
       memset(tb_tensor_data(*out), 0, (size_t)tb_tensor_nbytes(*out));
     }
@@ -285,8 +319,10 @@ TB_API tb_status tb_tensor_zeros(DLDataType dtype, int32_t ndim, const int64_t *
 TB_API tb_status tb_tensor_full(DLDataType dtype, int32_t ndim, const int64_t *shape,
                                 DLDevice device, tb_order order, const void *value,
                                 DLDataType value_dtype, tb_tensor_t **out) {
+  tb_status st = tb_check_out("tensor_full", out);
+  if (st != TB_OK) return st;
   tb_tensor_t *t;
-  tb_status st = tb_tensor_empty(dtype, ndim, shape, device, order, &t);
+  st = tb_tensor_empty(dtype, ndim, shape, device, order, &t);
   if (st != TB_OK) return st;
   st = tb_tensor_fill(t, value, value_dtype);
   if (st != TB_OK) {
@@ -295,14 +331,6 @@ TB_API tb_status tb_tensor_full(DLDataType dtype, int32_t ndim, const int64_t *s
   }
   *out = t;
   return TB_OK;
-}
-
-/* Runs one copy through the backend that serves both devices. */
-static tb_status tb_copy_raw(const char *what, const tb_copy_desc *desc) {
-  const tb_device_vtable *backend;
-  tb_status st = tb__device_copy_backend(what, desc->dst_device, desc->src_device, &backend);
-  if (st != TB_OK) return st;
-  return backend->copy(backend, desc, NULL);
 }
 
 static tb_status tb_check_writable(const char *what, const tb_tensor_t *t) {
@@ -336,7 +364,7 @@ TB_API tb_status tb_tensor_fill(tb_tensor_t *t, const void *value, DLDataType va
       .src_device = {kDLCPU, 0},
       .cast_flags = 0,
   };
-  return tb_copy_raw(what, &desc);
+  return tb__copy(what, &desc);
 }
 
 /* The host byte range [lo, hi) a tensor's elements occupy. */
@@ -407,18 +435,18 @@ TB_API tb_status tb_tensor_copy_into(tb_tensor_t *dst, const tb_tensor_t *src,
       .src_device = src->dl.device,
       .cast_flags = cast_flags,
   };
-  return tb_copy_raw(what, &desc);
+  return tb__copy(what, &desc);
 }
 
-TB_API tb_status tb_tensor_copy(const tb_tensor_t *src, const DLDataType *dtype, tb_order order,
-                                uint32_t cast_flags, tb_tensor_t **out) {
-  static const char what[] = "tensor_copy";
+TB_API tb_status tb_tensor_to(const tb_tensor_t *src, DLDevice device, const DLDataType *dtype,
+                              tb_order order, uint32_t cast_flags, tb_tensor_t **out) {
+  static const char what[] = "tensor_to";
   tb_status st = tb_check_out(what, out);
   if (st != TB_OK) return st;
   if (src == NULL) return tb__fail(TB_ERR_INVALID, "%s: src is NULL", what);
   tb_tensor_t *t;
-  st = tb_tensor_empty(dtype != NULL ? *dtype : src->dl.dtype, src->dl.ndim, src->dl.shape,
-                       src->dl.device, order, &t);
+  st = tb_tensor_empty(dtype != NULL ? *dtype : src->dl.dtype, src->dl.ndim, src->dl.shape, device,
+                       order, &t);
   if (st != TB_OK) return st;
   st = tb_tensor_copy_into(t, src, cast_flags);
   if (st != TB_OK) {
@@ -427,6 +455,12 @@ TB_API tb_status tb_tensor_copy(const tb_tensor_t *src, const DLDataType *dtype,
   }
   *out = t;
   return TB_OK;
+}
+
+TB_API tb_status tb_tensor_copy(const tb_tensor_t *src, const DLDataType *dtype, tb_order order,
+                                uint32_t cast_flags, tb_tensor_t **out) {
+  if (src == NULL) return tb__fail(TB_ERR_INVALID, "tensor_copy: src is NULL");
+  return tb_tensor_to(src, src->dl.device, dtype, order, cast_flags, out);
 }
 
 TB_API tb_status tb_tensor_new(const void *data, DLDataType src_dtype, int32_t ndim,

@@ -98,9 +98,11 @@ TB_API tb_status tb_tensor_permute(const tb_tensor_t *src, const int32_t *perm,
   bool seen[TB_MAX_NDIM] = {false};
   int64_t shape[TB_MAX_NDIM], strides[TB_MAX_NDIM];
   for (int32_t i = 0; i < nd; i++) {
-    int32_t d;
-    st = tb__normalize_dim(what, perm[i], nd, &d);
-    if (st != TB_OK) return st;
+    int32_t d = perm[i] < 0 ? perm[i] + nd : perm[i];
+    if (d < 0 || d >= nd) {
+      return tb__fail(TB_ERR_INDEX, "%s: perm[%d] = %d is out of range for ndim = %d", what,
+                      (int)i, (int)perm[i], (int)nd);
+    }
     if (seen[d]) {
       return tb__fail(TB_ERR_INVALID, "%s: perm[%d] = %d repeats a dimension", what, (int)i,
                       (int)perm[i]);
@@ -231,9 +233,12 @@ TB_API tb_status tb_tensor_reshape(const tb_tensor_t *src, int32_t ndim, const i
 
 TB_API tb_status tb_tensor_contiguous(const tb_tensor_t *src, tb_order order,
                                       tb_tensor_t **out) {
+  static const char what[] = "tensor_contiguous";
   if (src == NULL || out == NULL) {
-    return tb__fail(TB_ERR_INVALID, "tensor_contiguous: %s is NULL", src == NULL ? "src" : "out");
+    return tb__fail(TB_ERR_INVALID, "%s: %s is NULL", what, src == NULL ? "src" : "out");
   }
+  tb_status st = tb__check_order(what, order);
+  if (st != TB_OK) return st;
   if (tb_tensor_is_contiguous(src, order)) {
     *out = tb_tensor_retain((tb_tensor_t *)(uintptr_t)src);
     return TB_OK;

@@ -143,12 +143,14 @@ static void from_array_rejects_bad_input(void **state) {
   assert_error_mentions("flags = 0x8");
   assert_status(tb_from_array(buf, 0, F32, 1, shape, NULL, cpu(), 0, NULL, NULL, NULL),
                 TB_ERR_INVALID);
-  /* A non-host device cannot move its base below data for negative strides. */
+  /* A handle (an OpenCL cl_mem) cannot move its base below data for
+   * negative strides: byte_offset must cover them. */
   int64_t stride = -1;
-  DLDevice gpu = {kDLCUDA, 0};
-  assert_status(tb_from_array(buf, 0, F32, 1, shape, &stride, gpu, 0, NULL, NULL, &t),
+  DLDevice cl = {kDLOpenCL, 0};
+  assert_status(tb_from_array(buf, 0, F32, 1, shape, &stride, cl, 0, NULL, NULL, &t),
                 TB_ERR_INVALID);
   assert_error_mentions("below data");
+  assert_error_mentions("handle");
   assert_null(t);
 }
 

@@ -263,6 +263,26 @@ TB_API const DLTensor *tb_tensor_dltensor(const tb_tensor_t *t);
 TB_API tb_status tb_tensor_element_ptr(const tb_tensor_t *t, const int64_t *index,
                                        void **out);
 
+/* ---- Devices ---- */
+
+/* Number of devices of a type present now: 0 when the type has no backend in
+ * this build or its driver found none (never an error). */
+TB_API int32_t tb_device_count(int32_t device_type);
+/* tb_device_count(device_type) > 0: pick CUDA when present, CPU otherwise. */
+TB_API bool tb_device_available(int32_t device_type);
+/* A static name for a device type ("cpu", "cuda", "opencl", ...), or
+ * "unknown". */
+TB_API const char *tb_device_type_name(int32_t device_type);
+
+/*
+ * Copies a tensor to `device` (the .to(device) of frameworks), converting to
+ * *dtype when dtype is not NULL, into fresh `order`-contiguous storage.
+ * Strided sources are copied without a host round trip where the backend can.
+ * Always copies, even to the same device. Returns a new reference.
+ */
+TB_API tb_status tb_tensor_to(const tb_tensor_t *src, DLDevice device, const DLDataType *dtype,
+                              tb_order order, uint32_t cast_flags, tb_tensor_t **out);
+
 /* ------------------------------------------------------------------------ */
 /* Views: share storage and keep it alive; each returns a new reference     */
 /* ------------------------------------------------------------------------ */
@@ -309,6 +329,93 @@ TB_API tb_status tb_tensor_unsqueeze(const tb_tensor_t *src, int32_t dim, tb_ten
  */
 TB_API tb_status tb_tensor_expand(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
                                   tb_tensor_t **out);
+
+
+/* ------------------------------------------------------------------------ */
+/* DLPack export and import (DLPack 1.3 and the legacy struct)              */
+/* ------------------------------------------------------------------------ */
+
+/* Whether an operation may copy: the tri-state of the Python protocol's
+ * `copy` argument. */
+typedef enum tb_copy_mode {
+  TB_COPY_IF_NEEDED = 0, /* share when possible, copy when the request needs it */
+  TB_COPY_ALWAYS = 1,    /* always hand out fresh memory */
+  TB_COPY_NEVER = 2      /* share or fail with TB_ERR_COPY_REQUIRED */
+} tb_copy_mode;
+
+/* Layouts an export or import may ask for. */
+typedef enum tb_layout {
+  TB_LAYOUT_ANY = 0, /* whatever strides the tensor has */
+  TB_LAYOUT_C = 1,   /* C-contiguous */
+  TB_LAYOUT_F = 2    /* Fortran-contiguous */
+} tb_layout;
+
+/* Export options; a NULL pointer means all defaults (zero-initialise and set
+ * what you need). */
+typedef struct tb_export_options {
+  const DLDataType *dtype; /* NULL: keep the tensor's dtype; else convert (a copy) */
+  tb_layout layout;        /* TB_LAYOUT_ANY by default */
+  tb_copy_mode copy;       /* TB_COPY_IF_NEEDED by default */
+  uint32_t flags;          /* TB_EXPORT_* */
+} tb_export_options;
+
+/* Legacy structs cannot say "read-only". A read-only tensor is exported as a
+ * legacy struct only with this flag (the caller accepts that a consumer may
+ * write), or as a copy with TB_COPY_ALWAYS; otherwise TB_ERR_READONLY. */
+#define TB_EXPORT_ALLOW_READONLY_LEGACY 1u
+
+/*
+ * Hands a tensor to a DLPack consumer. *out is one allocation holding the
+ * struct, shape and strides, and keeps the tensor's storage alive until the
+ * consumer calls out->deleter(out) (once, on any thread). Strides are always
+ * set; byte_offset is 0 and data points at the element at index 0 where the
+ * device's data is an address (a handle device such as OpenCL keeps
+ * byte_offset); data is NULL when there are no elements. flags carry
+ * DLPACK_FLAG_BITMASK_READ_ONLY for read-only tensors and
+ * DLPACK_FLAG_BITMASK_IS_COPIED when this export made a copy. Borrows t.
+ */
+TB_API tb_status tb_to_dlpack_versioned(const tb_tensor_t *t, const tb_export_options *options,
+                                        DLManagedTensorVersioned **out);
+/* The same as a legacy DLManagedTensor (no version, no flags). */
+TB_API tb_status tb_to_dlpack(const tb_tensor_t *t, const tb_export_options *options,
+                              DLManagedTensor **out);
+
+/* Import options; NULL means all defaults. */
+typedef struct tb_import_options {
+  const DLDevice *device;  /* NULL: stay on the producer's device */
+  const DLDataType *dtype; /* NULL: keep the producer's dtype */
+  tb_layout layout;        /* required layout, TB_LAYOUT_ANY by default */
+  uint32_t alignment;      /* required data alignment in bytes (power of two), 0: none */
+  tb_copy_mode copy;       /* how requirements may be met; TB_COPY_IF_NEEDED by default */
+  uint32_t flags;          /* TB_IMPORT_* */
+} tb_import_options;
+
+/* The result must be writable: a read-only producer tensor is copied (or
+ * refused with TB_COPY_NEVER). */
+#define TB_IMPORT_REQUIRE_WRITABLE 1u
+
+/*
+ * Takes ownership of a producer's tensor and returns a tensor sharing its
+ * memory (or a copy, when the options ask for one). Steals `managed` on every
+ * path: its deleter runs exactly once, when the last reference to the
+ * imported memory goes, or before this function returns when the import is
+ * refused or a copy was made. Every field is validated first (version, ndim,
+ * shape, strides, dtype, flags, device, data, extent), each failure with its
+ * own status and a message naming the field and value. A major version other
+ * than 1 gets TB_ERR_VERSION and only the deleter is touched. READ_ONLY gives
+ * a read-only tensor. NULL strides mean C order for minor versions below 2.
+ */
+TB_API tb_status tb_from_dlpack_versioned(DLManagedTensorVersioned *managed,
+                                          const tb_import_options *options, tb_tensor_t **out);
+/* The same for the legacy struct (NULL strides always mean C order). */
+TB_API tb_status tb_from_dlpack(DLManagedTensor *managed, const tb_import_options *options,
+                                tb_tensor_t **out);
+/*
+ * Borrows a bare DLTensor: no ownership, the caller guarantees the memory
+ * outlives every tensor made from it. flags: TB_FLAG_READONLY or 0.
+ */
+TB_API tb_status tb_from_dltensor(const DLTensor *tensor, uint32_t flags,
+                                  const tb_import_options *options, tb_tensor_t **out);
 
 #ifdef __cplusplus
 }
