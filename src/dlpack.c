@@ -28,7 +28,7 @@ typedef struct tb_export_block {
   int64_t dims[]; /* shape[ndim], strides[ndim] */
 } tb_export_block;
 
-static const tb_export_options tb_default_export = {NULL, TB_LAYOUT_ANY, TB_COPY_IF_NEEDED, 0};
+static const tb_export_options tb_default_export = {NULL, TB_LAYOUT_ANY, TB_COPY_IF_NEEDED, 0, 0};
 static const tb_import_options tb_default_import = {NULL, NULL, TB_LAYOUT_ANY, 0,
                                                     TB_COPY_IF_NEEDED, 0};
 
@@ -61,6 +61,20 @@ static tb_status tb_copy_for(const tb_tensor_t *src, DLDevice device, DLDataType
   return tb_tensor_to(src, device, &dtype, layout == TB_LAYOUT_F ? TB_ORDER_F : TB_ORDER_C, 0, out);
 }
 
+/* DLPack's stream exchange: the consumer's stream waits for the work the
+ * library queued on the device (its default stream), without a host wait. */
+static tb_status tb_export_sync(const char *what, const tb_tensor_t *t, intptr_t stream) {
+  if (stream == 0 || stream == -1) return TB_OK;
+  if (tb__device_is_host(t->dl.device)) {
+    return tb__fail(TB_ERR_INVALID, "%s: stream = %" PRIdPTR " given for a %s tensor; only 0 or -1",
+                    what, stream, tb__device_type_name((int32_t)t->dl.device.device_type));
+  }
+  const tb_device_vtable *b;
+  tb_status st = tb__device_lookup(what, t->dl.device, &b);
+  if (st != TB_OK || b->stream_wait == NULL) return st;
+  return b->stream_wait(b, t->dl.device.device_id, NULL, (void *)stream);
+}
+
 /*
  * Chooses what to export: t itself (a new reference) or a copy when the
  * options ask for a different dtype or layout, or for a copy outright.
@@ -68,6 +82,7 @@ static tb_status tb_copy_for(const tb_tensor_t *src, DLDevice device, DLDataType
 static tb_status tb_export_source(const char *what, const tb_tensor_t *t,
                                   const tb_export_options *o, bool legacy, tb_tensor_t **out,
                                   bool *copied) {
+  *out = NULL;
   tb_status st = tb_check_copy_mode(what, o->copy, o->layout);
   if (st != TB_OK) return st;
   if ((o->flags & ~TB_EXPORT_ALLOW_READONLY_LEGACY) != 0) {
@@ -94,9 +109,17 @@ static tb_status tb_export_source(const char *what, const tb_tensor_t *t,
                     what);
   }
   *copied = copy;
-  if (copy) return tb_copy_for(t, t->dl.device, dtype, o->layout, out);
-  *out = tb_tensor_retain((tb_tensor_t *)(uintptr_t)t);
-  return TB_OK;
+  if (copy) {
+    st = tb_copy_for(t, t->dl.device, dtype, o->layout, out);
+  } else {
+    *out = tb_tensor_retain((tb_tensor_t *)(uintptr_t)t);
+  }
+  if (st == TB_OK) st = tb_export_sync(what, *out, o->stream);
+  if (st != TB_OK && *out != NULL) {
+    tb_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
 }
 
 /* Fills `dl` from `t`: data at the first element where data is an address,

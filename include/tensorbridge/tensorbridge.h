@@ -357,6 +357,15 @@ typedef struct tb_export_options {
   tb_layout layout;        /* TB_LAYOUT_ANY by default */
   tb_copy_mode copy;       /* TB_COPY_IF_NEEDED by default */
   uint32_t flags;          /* TB_EXPORT_* */
+  /*
+   * The consumer's stream, as in DLPack's Python protocol: 0 = not given,
+   * -1 = do not synchronize, 1 = the legacy default stream, 2 = the
+   * per-thread default stream, other values a stream handle of the device's
+   * kind (a cudaStream_t). For a device tensor the export makes that stream
+   * wait for the library's pending work on the tensor (an event, no host
+   * wait). Host tensors accept only 0 and -1.
+   */
+  intptr_t stream;
 } tb_export_options;
 
 /* Legacy structs cannot say "read-only". A read-only tensor is exported as a
