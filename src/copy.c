@@ -40,7 +40,7 @@ static void tb_inner_memcpy(const char *src, int64_t ss, char *dst, int64_t ds, 
                                    int64_t n, tb_cast_loop_fn cast, size_t itemsize) {        \
     (void)cast;                                                                                \
     (void)itemsize;                                                                            \
-    for (int64_t i = 0; i < n; i++, src += ss, dst += ds) memcpy(dst, src, bytes);             \
+    for (int64_t i = 0; i < n; i++) memcpy(dst + i * ds, src + i * ss, bytes);                 \
   }
 TB_DEFINE_STRIDED_MOVE(1)
 TB_DEFINE_STRIDED_MOVE(2)

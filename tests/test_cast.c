@@ -347,53 +347,16 @@ static int rng_step(rng *r) { return (int)rng_below(r, 3) - 1; } /* -1, 0 or 1 *
 /* Special integers, taken modulo 2^bits of the kind. Halfway points of
  * float16 (11-bit significands), bfloat16 (8), float32 (24) and float64 (53)
  * sit next to them. */
+/* clang-format off */
 static const uint64_t int_specials[] = {
-    0,
-    1,
-    UINT64_MAX,
-    2,
-    UINT64_MAX - 1,
-    44,
-    127,
-    128,
-    0 - UINT64_C(128),
-    0 - UINT64_C(129),
-    255,
-    256,
-    300,
-    0 - UINT64_C(300),
-    257,
-    259,
-    2049,
-    2051,
-    4097,
-    32767,
-    32768,
-    65504,
-    65519,
-    65520,
-    65535,
-    65536,
-    POW2(24) + 1,
-    POW2(24) + 3,
-    POW2(31) - 1,
-    POW2(31),
-    POW2(32) - 1,
-    POW2(32),
-    POW2(53) + 1,
-    POW2(53) + 3,
-    POW2(60) + POW2(52),
-    POW2(60) + POW2(52) + 1,
-    POW2(60) + 3 * POW2(52),
-    0 - (POW2(60) + POW2(52) + 1),
-    POW2(63) - 1,
-    POW2(63),
-    POW2(63) + 1,
-    POW2(63) + POW2(39),
-    POW2(63) + POW2(39) + 1,
-    UINT64_MAX - POW2(10),
-    UINT64_MAX - POW2(39),
+    0, 1, UINT64_MAX, 2, UINT64_MAX - 1, 44, 127, 128, 0 - UINT64_C(128), 0 - UINT64_C(129), 255,
+    256, 300, 0 - UINT64_C(300), 257, 259, 2049, 2051, 4097, 32767, 32768, 65504, 65519, 65520,
+    65535, 65536, POW2(24) + 1, POW2(24) + 3, POW2(31) - 1, POW2(31), POW2(32) - 1, POW2(32),
+    POW2(53) + 1, POW2(53) + 3, POW2(60) + POW2(52), POW2(60) + POW2(52) + 1,
+    POW2(60) + 3 * POW2(52), 0 - (POW2(60) + POW2(52) + 1), POW2(63) - 1, POW2(63), POW2(63) + 1,
+    POW2(63) + POW2(39), POW2(63) + POW2(39) + 1, UINT64_MAX - POW2(10), UINT64_MAX - POW2(39),
 };
+/* clang-format on */
 #define INT_SPECIAL_COUNT (sizeof int_specials / sizeof int_specials[0])
 #define INT_BOUND_COUNT 4
 
@@ -439,66 +402,17 @@ static uint64_t gen_int(const kind *k, rng *r, size_t i) {
   return x & mask;
 }
 
+/* clang-format off */
 static const double float_special_values[] = {
-    1.0,
-    -1.0,
-    0.5,
-    -0.5,
-    1.5,
-    -1.5,
-    2.5,
-    -2.5,
-    0.99,
-    -0.99,
-    127.5,
-    128.0,
-    -128.5,
-    -129.0,
-    255.5,
-    256.0,
-    65504.0,
-    65519.99,
-    65520.0,
-    -65520.0,
-    2147483647.5,
-    2147483648.0,
-    -2147483648.5,
-    -2147483649.0,
-    4294967295.5,
-    4294967296.0,
-    3e9,
-    -3e9,
-    0x1p63,
-    -0x1p63,
-    0x1.fffffffffffffp62,
-    -0x1.0000000000001p63,
-    0x1p64,
-    0x1.fffffffffffffp63,
-    9.3e18,
-    -9.3e18,
-    1.8e19,
-    1e30,
-    -1e30,
-    0x1p-24,
-    0x1p-25,
-    -0x1p-25,
-    0x1.0000000000001p-25,
-    0x1.8p-24,
-    0x1.0020000001p0,
-    0x1.002p0,
-    0x1.006p0,
-    0x1.0100002p0,
-    0x1p-149,
-    0x1p-150,
-    0x1.0000000000001p-150,
-    0x1p-133,
-    0x1p-134,
-    0x1.fffffe0000001p127,
-    0x1.ffp127,
-    0x1p300,
-    -0x1p-300,
-    0x1p-1074,
+    1.0, -1.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.99, -0.99, 127.5, 128.0, -128.5, -129.0, 255.5,
+    256.0, 65504.0, 65519.99, 65520.0, -65520.0, 2147483647.5, 2147483648.0, -2147483648.5,
+    -2147483649.0, 4294967295.5, 4294967296.0, 3e9, -3e9, 0x1p63, -0x1p63, 0x1.fffffffffffffp62,
+    -0x1.0000000000001p63, 0x1p64, 0x1.fffffffffffffp63, 9.3e18, -9.3e18, 1.8e19, 1e30, -1e30,
+    0x1p-24, 0x1p-25, -0x1p-25, 0x1.0000000000001p-25, 0x1.8p-24, 0x1.0020000001p0, 0x1.002p0,
+    0x1.006p0, 0x1.0100002p0, 0x1p-149, 0x1p-150, 0x1.0000000000001p-150, 0x1p-133, 0x1p-134,
+    0x1.fffffe0000001p127, 0x1.ffp127, 0x1p300, -0x1p-300, 0x1p-1074,
 };
+/* clang-format on */
 #define FLOAT_SPECIAL_COUNT (sizeof float_special_values / sizeof float_special_values[0])
 #define FLOAT_PATTERN_COUNT 14
 #define FLOAT_THRESHOLD_COUNT 9
@@ -679,6 +593,7 @@ static void cast_one(const char *from, const void *src, const char *to, uint32_t
     const from_type src_ = (value);                                                            \
     const to_type want_ = (want);                                                              \
     to_type got_;                                                                              \
+    char hex_got_[40], hex_want_[40];                                                          \
     memset(&got_, 0, sizeof got_);                                                             \
     cast_one((from), &src_, (to), TB_CAST_DISCARD_IMAG, &got_);                                \
     if (memcmp(&got_, &want_, sizeof got_) != 0) {                                             \
@@ -687,8 +602,7 @@ static void cast_one(const char *from, const void *src, const char *to, uint32_t
     }                                                                                          \
   } while (0)
 
-static char hex_got_[40], hex_want_[40];
-
+/* "0x..." of size bytes, most significant first; buf holds 2 * size + 3. */
 static const char *hex_of(const void *p, size_t size, char *buf) {
   const uint8_t *b = p;
   char *o = buf;
