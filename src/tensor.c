@@ -175,6 +175,17 @@ TB_API void tb_tensor_release(tb_tensor_t *t) {
 
 /* ---- construction ---- */
 
+/* The last step of a constructor that filled a fresh tensor: hands it to
+ * *out when the filling step succeeded, releases it otherwise. */
+static tb_status tb_hand_over(tb_status st, tb_tensor_t *t, tb_tensor_t **out) {
+  if (st != TB_OK) {
+    tb_tensor_release(t);
+    return st;
+  }
+  *out = t;
+  return TB_OK;
+}
+
 static tb_status tb_check_out(const char *what, tb_tensor_t **out) {
   if (out == NULL) return tb__fail(TB_ERR_INVALID, "%s: out is NULL", what);
   return TB_OK;
@@ -324,13 +335,7 @@ TB_API tb_status tb_tensor_full(DLDataType dtype, int32_t ndim, const int64_t *s
   tb_tensor_t *t;
   st = tb_tensor_empty(dtype, ndim, shape, device, order, &t);
   if (st != TB_OK) return st;
-  st = tb_tensor_fill(t, value, value_dtype);
-  if (st != TB_OK) {
-    tb_tensor_release(t);
-    return st;
-  }
-  *out = t;
-  return TB_OK;
+  return tb_hand_over(tb_tensor_fill(t, value, value_dtype), t, out);
 }
 
 static tb_status tb_check_writable(const char *what, const tb_tensor_t *t) {
@@ -448,13 +453,7 @@ TB_API tb_status tb_tensor_to(const tb_tensor_t *src, DLDevice device, const DLD
   st = tb_tensor_empty(dtype != NULL ? *dtype : src->dl.dtype, src->dl.ndim, src->dl.shape, device,
                        order, &t);
   if (st != TB_OK) return st;
-  st = tb_tensor_copy_into(t, src, cast_flags);
-  if (st != TB_OK) {
-    tb_tensor_release(t);
-    return st;
-  }
-  *out = t;
-  return TB_OK;
+  return tb_hand_over(tb_tensor_copy_into(t, src, cast_flags), t, out);
 }
 
 TB_API tb_status tb_tensor_copy(const tb_tensor_t *src, const DLDataType *dtype, tb_order order,
