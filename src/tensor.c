@@ -227,6 +227,10 @@ tb_status tb__wrap(const char *what, void *data, uint64_t byte_offset, DLDataTyp
     return tb__fail(TB_ERR_DEVICE, "%s: device (type = %d, id = %d) is not a DLPack device",
                     what, (int)device.device_type, (int)device.device_id);
   }
+  if (device.device_type == kDLCPU && device.device_id != 0) {
+    return tb__fail(TB_ERR_DEVICE, "%s: device cpu:%d does not exist; the CPU is device_id 0",
+                    what, (int)device.device_id);
+  }
   st = tb_check_ndim(what, ndim, shape);
   if (st != TB_OK) return st;
   int64_t c_strides[TB_MAX_NDIM];

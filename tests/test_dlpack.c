@@ -461,6 +461,16 @@ static void export_rejects_bad_arguments(void **state) {
   assert_error_mentions("options.flags = 0x10");
   assert_null(m);
   assert_null(l);
+  /* Host tensors take no stream but "not given" (0) and "do not sync" (-1). */
+  o = (tb_export_options){.stream = 1};
+  assert_status(tb_to_dlpack_versioned(t, &o, &m), TB_ERR_INVALID);
+  assert_error_mentions("stream = 1");
+  assert_null(m);
+  o = (tb_export_options){.stream = -1};
+  assert_ok(tb_to_dlpack_versioned(t, &o, &m));
+  m->deleter(m);
+  assert_ok(tb_to_dlpack(t, &o, &l));
+  l->deleter(l);
   tb_tensor_release(t);
   assert_int_equal(c.calls, 1);
   free(c.last_data);

@@ -134,6 +134,10 @@ static void from_array_rejects_bad_input(void **state) {
   assert_status(tb_from_array(buf, 0, lanes, 1, shape, NULL, cpu(), 0, NULL, NULL, &t),
                 TB_ERR_DTYPE);
   assert_error_mentions("lanes = 4");
+  DLDevice cpu36 = {kDLCPU, 36};
+  assert_status(tb_from_array(buf, 0, F32, 1, shape, NULL, cpu36, 0, NULL, NULL, &t),
+                TB_ERR_DEVICE);
+  assert_error_mentions("cpu:36");
   DLDevice bogus = {(DLDeviceType)99, 0};
   assert_status(tb_from_array(buf, 0, F32, 1, shape, NULL, bogus, 0, NULL, NULL, &t),
                 TB_ERR_DEVICE);

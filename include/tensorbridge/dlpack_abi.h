@@ -22,10 +22,11 @@
 #endif
 
 /*
- * TB_DLPACK_HAVE_0_6 .. TB_DLPACK_HAVE_1_x: what the included header already
- * declares. DLPack before 1.0 publishes DLPACK_VERSION as major*100+minor*10
- * (0.6 -> 60, 0.8 -> 80); 1.0 and later publish DLPACK_MAJOR_VERSION and
- * DLPACK_MINOR_VERSION.
+ * TB_DLPACK_SYSTEM_VERSION: the version of the dlpack.h included, as
+ * major * 100 + minor (0.6 -> 6, 1.3 -> 103), or 0 when there is none. DLPack
+ * before 1.0 publishes DLPACK_VERSION as major * 100 + minor * 10 (0.6 -> 60);
+ * 1.0 and later publish DLPACK_MAJOR_VERSION and DLPACK_MINOR_VERSION. The
+ * declarations below are guarded on it.
  */
 #if defined(DLPACK_MAJOR_VERSION)
 #define TB_DLPACK_SYSTEM_VERSION (DLPACK_MAJOR_VERSION * 100 + DLPACK_MINOR_VERSION)

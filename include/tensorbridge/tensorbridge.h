@@ -208,8 +208,9 @@ TB_API tb_status tb_tensor_new(const void *data, DLDataType src_dtype, int32_t n
                                const DLDataType *dtype, tb_order order,
                                uint32_t cast_flags, tb_tensor_t **out);
 
-/* Copies a tensor into fresh storage in `order`, converting to *dtype when
- * dtype is not NULL. The result is writable. Returns a new reference. */
+/* Copies a tensor into fresh storage on its own device, in `order`,
+ * converting to *dtype when dtype is not NULL (tb_tensor_to copies to another
+ * device). The result is writable. Returns a new reference. */
 TB_API tb_status tb_tensor_copy(const tb_tensor_t *src, const DLDataType *dtype,
                                 tb_order order, uint32_t cast_flags, tb_tensor_t **out);
 
@@ -394,7 +395,9 @@ typedef struct tb_import_options {
   const DLDevice *device;  /* NULL: stay on the producer's device */
   const DLDataType *dtype; /* NULL: keep the producer's dtype */
   tb_layout layout;        /* required layout, TB_LAYOUT_ANY by default */
-  uint32_t alignment;      /* required data alignment in bytes (power of two), 0: none */
+  uint32_t alignment;      /* required data alignment in bytes (power of two), 0: none;
+                              above TB_DATA_ALIGNMENT only with TB_COPY_NEVER (a copy could
+                              not promise it): TB_ERR_UNSUPPORTED otherwise */
   tb_copy_mode copy;       /* how requirements may be met; TB_COPY_IF_NEEDED by default */
   uint32_t flags;          /* TB_IMPORT_* */
 } tb_import_options;
@@ -411,8 +414,10 @@ typedef struct tb_import_options {
  * refused or a copy was made. Every field is validated first (version, ndim,
  * shape, strides, dtype, flags, device, data, extent), each failure with its
  * own status and a message naming the field and value. A major version other
- * than 1 gets TB_ERR_VERSION and only the deleter is touched. READ_ONLY gives
- * a read-only tensor. NULL strides mean C order for minor versions below 2.
+ * than 1 gets TB_ERR_VERSION and only the deleter is touched; flag bits other
+ * than READ_ONLY and IS_COPIED (IS_SUBBYTE_TYPE_PADDED included: only packed
+ * sub-byte data is supported) get TB_ERR_UNSUPPORTED. READ_ONLY gives a
+ * read-only tensor. NULL strides mean C order for minor versions below 2.
  */
 TB_API tb_status tb_from_dlpack_versioned(DLManagedTensorVersioned *managed,
                                           const tb_import_options *options, tb_tensor_t **out);
