@@ -1,4 +1,6 @@
 /* The device registry and the facts about DLPack device types. */
+#include <threads.h>
+
 #include "device.h"
 
 static const struct {
@@ -54,27 +56,21 @@ const char *tb__device_type_name(int32_t device_type) {
 /* Registered backends, indexed like tb_device_types. Readers load with
  * acquire so that a table registered on another thread is seen whole. */
 static _Atomic(const tb_device_vtable *) tb_backends[TB_DEVICE_TYPE_COUNT];
-static atomic_flag tb_builtins_started = ATOMIC_FLAG_INIT;
-static atomic_bool tb_builtins_done;
+static once_flag tb_builtins_once = ONCE_FLAG_INIT;
 
 static void tb_store_backend(const tb_device_vtable *backend) {
   int i = tb_device_index(backend->device_type);
   atomic_store_explicit(&tb_backends[i], backend, memory_order_release);
 }
 
-/* Built-in backends register once, on first use of the registry; threads
- * that race here wait for the first to finish. */
-static void tb_ensure_builtins(void) {
-  if (atomic_load_explicit(&tb_builtins_done, memory_order_acquire)) return;
-  if (!atomic_flag_test_and_set(&tb_builtins_started)) {
-    tb_store_backend(&tb__cpu_backend);
-    tb__register_builtin_backends();
-    atomic_store_explicit(&tb_builtins_done, true, memory_order_release);
-    return;
-  }
-  while (!atomic_load_explicit(&tb_builtins_done, memory_order_acquire)) {
-  }
+static void tb_register_builtins(void) {
+  tb_store_backend(&tb__cpu_backend);
+  tb__register_builtin_backends();
 }
+
+/* Built-in backends register once, on first use of the registry (loading a
+ * driver may take a while; other threads wait in call_once meanwhile). */
+static void tb_ensure_builtins(void) { call_once(&tb_builtins_once, tb_register_builtins); }
 
 TB_API tb_status tb_register_backend(const tb_device_vtable *b) {
   static const char what[] = "register_backend";
