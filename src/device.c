@@ -73,6 +73,11 @@ static void tb_register_builtins(void) {
 static void tb_ensure_builtins(void) { call_once(&tb_builtins_once, tb_register_builtins); }
 
 TB_API tb_status tb_register_backend(const tb_device_vtable *b) {
+  tb_ensure_builtins(); /* a user's backend replaces a built-in, never the reverse */
+  return tb__backend_add(b);
+}
+
+tb_status tb__backend_add(const tb_device_vtable *b) {
   static const char what[] = "register_backend";
   if (b == NULL) return tb__fail(TB_ERR_INVALID, "%s: backend is NULL", what);
   if (b->abi_version != TB_BACKEND_ABI_VERSION) {
@@ -92,7 +97,6 @@ TB_API tb_status tb_register_backend(const tb_device_vtable *b) {
     return tb__fail(TB_ERR_INVALID, "%s: backend \"%s\" has no %s function", what,
                     b->name != NULL ? b->name : "?", missing);
   }
-  tb_ensure_builtins();
   tb_store_backend(b);
   return TB_OK;
 }

@@ -28,7 +28,12 @@ TB_INTERNAL extern const tb_device_vtable tb__cpu_backend;
 TB_INTERNAL tb_status tb__copy_host(const tb_copy_desc *desc);
 
 /* Backends compiled into this build register themselves here (device.c
- * calls it once, before the first lookup). */
+ * calls it once, before the first lookup), each through tb__backend_add. */
 TB_INTERNAL void tb__register_builtin_backends(void);
+
+/* tb_register_backend without the one-time registration of the built-in
+ * backends: what built-in backends call (calling the public function from
+ * inside that one-time step would wait on itself). */
+TB_INTERNAL tb_status tb__backend_add(const tb_device_vtable *backend);
 
 #endif
