@@ -184,8 +184,8 @@ static tb_status tb_export(const char *what, const tb_tensor_t *t, const tb_expo
 
 TB_API tb_status tb_to_dlpack_versioned(const tb_tensor_t *t, const tb_export_options *options,
                                         DLManagedTensorVersioned **out) {
-  tb_export_block *b;
-  bool copied;
+  tb_export_block *b = NULL;
+  bool copied = false;
   tb_status st = tb_export("to_dlpack_versioned", t, options, false, out, &b, &copied);
   if (st != TB_OK) return st;
   DLManagedTensorVersioned *m = &b->managed.versioned;
@@ -202,8 +202,8 @@ TB_API tb_status tb_to_dlpack_versioned(const tb_tensor_t *t, const tb_export_op
 
 TB_API tb_status tb_to_dlpack(const tb_tensor_t *t, const tb_export_options *options,
                               DLManagedTensor **out) {
-  tb_export_block *b;
-  bool copied;
+  tb_export_block *b = NULL;
+  bool copied = false;
   tb_status st = tb_export("to_dlpack", t, options, true, out, &b, &copied);
   if (st != TB_OK) return st;
   DLManagedTensor *m = &b->managed.legacy;
@@ -275,7 +275,7 @@ static const char *tb_import_mismatch(const tb_tensor_t *t, const tb_import_opti
 static tb_status tb_check_import_options(const char *what, const tb_import_options *o) {
   tb_status st = tb_check_copy_mode(what, o->copy, o->layout);
   if (st != TB_OK) return st;
-  if ((o->flags & ~TB_IMPORT_REQUIRE_WRITABLE) != 0) {
+  if ((o->flags & ~(TB_IMPORT_REQUIRE_WRITABLE | TB_IMPORT_KEEP_ON_ERROR)) != 0) {
     return tb__fail(TB_ERR_INVALID, "%s: options.flags = 0x%x has unknown bits", what,
                     (unsigned)o->flags);
   }
@@ -295,6 +295,22 @@ static tb_status tb_check_import_options(const char *what, const tb_import_optio
  * The one import path. On every return the producer's deleter has either
  * become the storage's deleter of the shared tensor or has already run.
  */
+/* Gives a refused import back: the producer's deleter runs now, unless the
+ * caller asked to keep ownership on refusal. */
+static tb_status tb_refuse(const tb_import_source *src, const tb_import_options *o, void *data,
+                           tb_status st) {
+  if (src->deleter != NULL && !(o->flags & TB_IMPORT_KEEP_ON_ERROR)) src->deleter(data, src->ctx);
+  return st;
+}
+
+/* Drops the shared tensor of a refused import; with TB_IMPORT_KEEP_ON_ERROR
+ * its storage forgets the producer's deleter first (this is the only
+ * reference, so nobody else can be relying on it). */
+static void tb_release_refused(tb_tensor_t *shared, const tb_import_options *o) {
+  if (o->flags & TB_IMPORT_KEEP_ON_ERROR) shared->storage->deleter = NULL;
+  tb_tensor_release(shared);
+}
+
 static tb_status tb_import(const char *what, const DLTensor *dl, const tb_import_source *src,
                            const tb_import_options *o, tb_tensor_t **out) {
   tb_status st = TB_OK;
@@ -307,16 +323,13 @@ static tb_status tb_import(const char *what, const DLTensor *dl, const tb_import
                   dl->device, src->readonly ? TB_FLAG_READONLY : 0, src->deleter, src->ctx,
                   &shared);
   }
-  if (st != TB_OK) {
-    if (src->deleter != NULL) src->deleter(dl->data, src->ctx);
-    return st;
-  }
+  if (st != TB_OK) return tb_refuse(src, o, dl->data, st);
   const char *reason = tb_import_mismatch(shared, o, src);
   /* A request the shared memory cannot meet needs a copy; ALWAYS needs one
    * unless the producer already made this memory for us alone. */
   bool copy = reason != NULL || (o->copy == TB_COPY_ALWAYS && !src->copied);
   if (reason != NULL && o->copy == TB_COPY_NEVER) {
-    tb_tensor_release(shared);
+    tb_release_refused(shared, o);
     return tb__fail(TB_ERR_COPY_REQUIRED, "%s: the request needs %s, which needs a copy, and copy = NEVER",
                     what, reason);
   }
@@ -327,8 +340,11 @@ static tb_status tb_import(const char *what, const DLTensor *dl, const tb_import
   tb_tensor_t *fresh;
   st = tb_copy_for(shared, o->device != NULL ? *o->device : shared->dl.device,
                    o->dtype != NULL ? *o->dtype : shared->dl.dtype, o->layout, &fresh);
+  if (st != TB_OK) {
+    tb_release_refused(shared, o);
+    return st;
+  }
   tb_tensor_release(shared); /* the producer's memory is no longer needed */
-  if (st != TB_OK) return st;
   *out = fresh;
   return TB_OK;
 }
@@ -337,17 +353,23 @@ TB_API tb_status tb_from_dlpack_versioned(DLManagedTensorVersioned *managed,
                                           const tb_import_options *options, tb_tensor_t **out) {
   static const char what[] = "dlpack import";
   if (managed == NULL) return tb__fail(TB_ERR_INVALID, "%s: managed is NULL", what);
+  const tb_import_options *o = options != NULL ? options : &tb_default_import;
+  tb_import_source src = {
+      .strides_may_be_null = managed->version.minor < 2,
+      .deleter = tb_call_versioned_deleter,
+      .ctx = managed,
+  };
   if (managed->version.major != TB_DLPACK_MAJOR) {
     /* Only the fields before `flags` are stable across majors. */
     uint32_t major = managed->version.major;
-    if (managed->deleter != NULL) managed->deleter(managed);
+    tb_refuse(&src, o, NULL, TB_OK);
     return tb__fail(TB_ERR_VERSION, "%s: version.major = %u, this library speaks %d", what,
                     (unsigned)major, TB_DLPACK_MAJOR);
   }
   const uint64_t known = DLPACK_FLAG_BITMASK_READ_ONLY | DLPACK_FLAG_BITMASK_IS_COPIED;
   if ((managed->flags & ~known) != 0) {
     uint64_t flags = managed->flags;
-    if (managed->deleter != NULL) managed->deleter(managed);
+    tb_refuse(&src, o, NULL, TB_OK);
     return tb__fail(TB_ERR_UNSUPPORTED,
                     "%s: flags = 0x%" PRIx64 " has bits this library does not support%s", what,
                     flags,
@@ -355,15 +377,9 @@ TB_API tb_status tb_from_dlpack_versioned(DLManagedTensorVersioned *managed,
                         ? " (IS_SUBBYTE_TYPE_PADDED: only packed sub-byte data is supported)"
                         : "");
   }
-  tb_import_source src = {
-      .strides_may_be_null = managed->version.minor < 2,
-      .readonly = (managed->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0,
-      .copied = (managed->flags & DLPACK_FLAG_BITMASK_IS_COPIED) != 0,
-      .deleter = tb_call_versioned_deleter,
-      .ctx = managed,
-  };
-  return tb_import(what, &managed->dl_tensor, &src, options != NULL ? options : &tb_default_import,
-                   out);
+  src.readonly = (managed->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0;
+  src.copied = (managed->flags & DLPACK_FLAG_BITMASK_IS_COPIED) != 0;
+  return tb_import(what, &managed->dl_tensor, &src, o, out);
 }
 
 TB_API tb_status tb_from_dlpack(DLManagedTensor *managed, const tb_import_options *options,

@@ -1810,6 +1810,70 @@ static void from_dltensor_borrows(void **state) {
   assert_null(t);
 }
 
+
+/* TB_IMPORT_KEEP_ON_ERROR: every refusal leaves the struct with the caller
+ * (deleter not run), on success the import owns it as usual. */
+static void import_keep_on_error_leaves_refused_structs_with_the_caller(void **state) {
+  (void)state;
+  int calls = 0;
+  tb_tensor_t *t = NULL;
+  tb_import_options keep = {.flags = TB_IMPORT_KEEP_ON_ERROR};
+
+  DLManagedTensorVersioned *m = versioned_2x3(&calls, NULL);
+  m->dl_tensor.dtype.bits = 24; /* not a dtype */
+  assert_status(tb_from_dlpack_versioned(m, &keep, &t), TB_ERR_DTYPE);
+  assert_int_equal(calls, 0);
+  m->deleter(m);
+  assert_int_equal(calls, 1);
+
+  m = versioned_2x3(&calls, NULL);
+  m->version.major = 2;
+  assert_status(tb_from_dlpack_versioned(m, &keep, &t), TB_ERR_VERSION);
+  assert_int_equal(calls, 1);
+  m->version.major = 1;
+  m->deleter(m);
+  assert_int_equal(calls, 2);
+
+  m = versioned_2x3(&calls, NULL);
+  m->flags = DLPACK_FLAG_BITMASK_READ_ONLY;
+  tb_import_options never = {.flags = TB_IMPORT_KEEP_ON_ERROR | TB_IMPORT_REQUIRE_WRITABLE,
+                             .copy = TB_COPY_NEVER};
+  assert_status(tb_from_dlpack_versioned(m, &never, &t), TB_ERR_COPY_REQUIRED);
+  assert_int_equal(calls, 2);
+  m->deleter(m);
+  assert_int_equal(calls, 3);
+
+  /* A copy that fails on allocation after the struct was wrapped. */
+  DLDataType f64 = F64;
+  tb_import_options convert = {.flags = TB_IMPORT_KEEP_ON_ERROR, .dtype = &f64};
+  for (long fail_at = 0;; fail_at++) {
+    m = versioned_2x3(&calls, NULL);
+    int before = calls;
+    test_allocator a;
+    test_allocator_install(&a, fail_at);
+    tb_status st = tb_from_dlpack_versioned(m, &convert, &t);
+    test_allocator_remove();
+    if (st == TB_OK) {
+      assert_int_equal(calls, before + 1); /* consumed: the copy is ours */
+      tb_tensor_release(t);
+      assert_int_equal(a.live_bytes, 0);
+      break;
+    }
+    assert_int_equal(st, TB_ERR_NOMEM);
+    assert_int_equal(calls, before);
+    assert_int_equal(a.live_bytes, 0);
+    m->deleter(m);
+    assert_int_equal(calls, before + 1);
+  }
+
+  m = versioned_2x3(&calls, NULL);
+  int before = calls;
+  assert_ok(tb_from_dlpack_versioned(m, &keep, &t));
+  assert_int_equal(calls, before);
+  tb_tensor_release(t);
+  assert_int_equal(calls, before + 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(export_versioned_is_one_allocation_freed_by_the_deleter),
@@ -1863,6 +1927,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(import_survives_every_failed_allocation, make_src,
                                       drop_src),
       cmocka_unit_test(from_dltensor_borrows),
+      cmocka_unit_test(import_keep_on_error_leaves_refused_structs_with_the_caller),
       cmocka_unit_test(export_with_null_out_is_invalid),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

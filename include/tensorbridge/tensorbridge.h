@@ -405,13 +405,18 @@ typedef struct tb_import_options {
 /* The result must be writable: a read-only producer tensor is copied (or
  * refused with TB_COPY_NEVER). */
 #define TB_IMPORT_REQUIRE_WRITABLE 1u
+/* On any failure leave ownership with the caller: the producer's deleter is
+ * not called (a Python consumer must leave a refused capsule unconsumed). On
+ * success the import owns the struct as usual. */
+#define TB_IMPORT_KEEP_ON_ERROR 2u
 
 /*
  * Takes ownership of a producer's tensor and returns a tensor sharing its
  * memory (or a copy, when the options ask for one). Steals `managed` on every
- * path: its deleter runs exactly once, when the last reference to the
- * imported memory goes, or before this function returns when the import is
- * refused or a copy was made. Every field is validated first (version, ndim,
+ * path (unless options->flags has TB_IMPORT_KEEP_ON_ERROR, which keeps a
+ * refused struct with the caller): its deleter runs exactly once, when the
+ * last reference to the imported memory goes, or before this function
+ * returns when the import is refused or a copy was made. Every field is validated first (version, ndim,
  * shape, strides, dtype, flags, device, data, extent), each failure with its
  * own status and a message naming the field and value. A major version other
  * than 1 gets TB_ERR_VERSION and only the deleter is touched; flag bits other
