@@ -252,10 +252,36 @@ TB_HALF_TARGET(bf16, TB_BF16_EXP_BITS, TB_BF16_MAN_BITS)
 
 /* C's double -> float conversion rounds once, to nearest even (and gives
  * +-inf past the range, Annex F); so do int64 -> double and, below 2^53,
- * int64 -> double -> float, whose first step is exact. */
-#define TB_REAL_TARGET(name, type)                                    \
-  static inline type tb_##name##_from_d(double v) { return (type)v; } \
-  static inline type tb_##name##_from_z(tb_zval v) { return (type)v.re; }
+ * int64 -> double -> float, whose first step is exact.
+ *
+ * A NaN always comes out quiet (sign kept), as the float16/bfloat16 path
+ * and the device kernels do: compilers fold float -> double -> float into
+ * nothing at -O2 and would keep a signalling NaN signalling, while -O0 and
+ * valgrind quiet it. The quiet bit is set on the bits, so no build differs. */
+static inline float tb_quiet_f32(float f) {
+  uint32_t bits;
+  memcpy(&bits, &f, sizeof bits);
+  if ((bits & UINT32_C(0x7F800000)) == UINT32_C(0x7F800000) && (bits & UINT32_C(0x007FFFFF))) {
+    bits |= UINT32_C(1) << 22;
+    memcpy(&f, &bits, sizeof f);
+  }
+  return f;
+}
+
+static inline double tb_quiet_f64(double d) {
+  uint64_t bits;
+  memcpy(&bits, &d, sizeof bits);
+  const uint64_t exp = UINT64_C(0x7FF0000000000000);
+  if ((bits & exp) == exp && (bits & ~(exp | (UINT64_C(1) << 63)))) {
+    bits |= UINT64_C(1) << 51;
+    memcpy(&d, &bits, sizeof d);
+  }
+  return d;
+}
+
+#define TB_REAL_TARGET(name, type)                                                         \
+  static inline type tb_##name##_from_d(double v) { return tb_quiet_##name((type)v); }     \
+  static inline type tb_##name##_from_z(tb_zval v) { return tb_quiet_##name((type)v.re); }
 
 TB_REAL_TARGET(f32, float)
 TB_REAL_TARGET(f64, double)

@@ -7,7 +7,8 @@
  *   - int -> int: two's-complement wrap modulo 2^bits (NumPy's astype).
  *   - int -> float and float -> narrower float: round to nearest, ties to
  *     even, in a single rounding (no double rounding through an intermediate
- *     type); overflow gives +-inf; NaN stays NaN (sign kept).
+ *     type); overflow gives +-inf; NaN stays NaN (sign kept), always quiet
+ *     after a conversion (a same-dtype copy keeps the bits).
  *   - float -> int: truncate toward zero; values beyond the target's range
  *     saturate to its min/max; NaN gives 0. (NumPy leaves these undefined.)
  *   - real -> complex: imaginary part 0; complex -> complex: per part.
