@@ -65,7 +65,9 @@ static tb_status tb_copy_for(const tb_tensor_t *src, DLDevice device, DLDataType
  * library queued on the device (its default stream), without a host wait. */
 static tb_status tb_export_sync(const char *what, const tb_tensor_t *t, intptr_t stream) {
   if (stream == 0 || stream == -1) return TB_OK;
-  if (tb__device_is_host(t->dl.device)) {
+  /* Pinned and managed memory are host-accessible but written by a device's
+   * stream: only plain CPU memory has no stream to wait for. */
+  if (t->dl.device.device_type == kDLCPU) {
     return tb__fail(TB_ERR_INVALID, "%s: stream = %" PRIdPTR " given for a %s tensor; only 0 or -1",
                     what, stream, tb__device_type_name((int32_t)t->dl.device.device_type));
   }
@@ -295,6 +297,32 @@ static tb_status tb_check_import_options(const char *what, const tb_import_optio
  * The one import path. On every return the producer's deleter has either
  * become the storage's deleter of the shared tensor or has already run.
  */
+/*
+ * Asks the device's backend where the data really lives: a managed
+ * allocation takes the GPU it belongs to, and a pointer declared on one GPU
+ * but living on another is refused. Unknown pointers keep the declared device.
+ */
+static tb_status tb_resolve_device(const char *what, const DLTensor *dl, DLDevice *device) {
+  const tb_device_vtable *b = tb_get_backend((int32_t)dl->device.device_type);
+  if (b == NULL || b->pointer_device == NULL || dl->data == NULL ||
+      !tb__device_data_is_address(dl->device)) {
+    return TB_OK;
+  }
+  DLDevice found;
+  const void *first = (const void *)((uintptr_t)dl->data + (uintptr_t)dl->byte_offset);
+  if (b->pointer_device(b, first, &found) != TB_OK ||
+      found.device_type != dl->device.device_type || found.device_id == dl->device.device_id) {
+    return TB_OK;
+  }
+  if ((int32_t)dl->device.device_type == TB_DL_CUDA_MANAGED) {
+    device->device_id = found.device_id;
+    return TB_OK;
+  }
+  return tb__fail(TB_ERR_DEVICE, "%s: data lives on %s:%d, not on %s:%d as declared", what,
+                  tb__device_type_name((int32_t)found.device_type), (int)found.device_id,
+                  tb__device_type_name((int32_t)dl->device.device_type), (int)dl->device.device_id);
+}
+
 /* Gives a refused import back: the producer's deleter runs now, unless the
  * caller asked to keep ownership on refusal. */
 static tb_status tb_refuse(const tb_import_source *src, const tb_import_options *o, void *data,
@@ -317,11 +345,12 @@ static tb_status tb_import(const char *what, const DLTensor *dl, const tb_import
   if (out == NULL) st = tb__fail(TB_ERR_INVALID, "%s: out is NULL", what);
   if (st == TB_OK) st = tb_check_import_options(what, o);
   if (st == TB_OK) st = tb_validate_dltensor(what, dl, src);
+  DLDevice device = dl->device;
+  if (st == TB_OK) st = tb_resolve_device(what, dl, &device);
   tb_tensor_t *shared = NULL;
   if (st == TB_OK) {
     st = tb__wrap(what, dl->data, dl->byte_offset, dl->dtype, dl->ndim, dl->shape, dl->strides,
-                  dl->device, src->readonly ? TB_FLAG_READONLY : 0, src->deleter, src->ctx,
-                  &shared);
+                  device, src->readonly ? TB_FLAG_READONLY : 0, src->deleter, src->ctx, &shared);
   }
   if (st != TB_OK) return tb_refuse(src, o, dl->data, st);
   const char *reason = tb_import_mismatch(shared, o, src);

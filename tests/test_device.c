@@ -274,9 +274,9 @@ static void absent_devices_are_refused(void **state) {
   tb_tensor_t *t = NULL, *src = iota(F32, 1, &n);
   assert_status(tb_tensor_empty(F32, 1, &n, ext(2), TB_ORDER_C, &t), TB_ERR_DEVICE);
   assert_error_mentions("ext_dev:2 is not present");
-  assert_status(tb_tensor_to(src, (DLDevice){kDLCUDA, 0}, NULL, TB_ORDER_C, 0, &t),
+  assert_status(tb_tensor_to(src, (DLDevice){kDLROCM, 0}, NULL, TB_ORDER_C, 0, &t),
                 TB_ERR_DEVICE);
-  assert_error_mentions("cuda:0");
+  assert_error_mentions("rocm:0");
   assert_null(t);
   tb_tensor_release(src);
 }

@@ -96,6 +96,13 @@ struct tb_device_vtable {
    * waited on by the other). Used for DLPack's stream exchange. Optional. */
   tb_status (*stream_wait)(const tb_device_vtable *self, int32_t device_id, void *producer,
                            void *consumer);
+
+  /* Which device the memory at `ptr` lives on, asked when a tensor on this
+   * device type is imported (DLPack): lets the library take the GPU of a
+   * managed allocation, and refuse a pointer declared on the wrong GPU.
+   * Optional; any status other than TB_OK means "unknown" and the declared
+   * device is kept. */
+  tb_status (*pointer_device)(const tb_device_vtable *self, const void *ptr, DLDevice *out);
 };
 
 /*

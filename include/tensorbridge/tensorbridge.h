@@ -364,7 +364,8 @@ typedef struct tb_export_options {
    * per-thread default stream, other values a stream handle of the device's
    * kind (a cudaStream_t). For a device tensor the export makes that stream
    * wait for the library's pending work on the tensor (an event, no host
-   * wait). Host tensors accept only 0 and -1.
+   * wait). CPU tensors accept only 0 and -1; pinned and managed memory
+   * (kDLCUDAHost, kDLCUDAManaged) take streams like device memory.
    */
   intptr_t stream;
 } tb_export_options;
