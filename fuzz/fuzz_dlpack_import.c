@@ -243,6 +243,10 @@ static int dtype_bits(DLDataType t) {
 static bool device_known(int32_t type) { return (type >= 1 && type <= 4) || (type >= 7 && type <= 18); }
 static bool device_is_handle(int32_t type) { return type == 4 || type == 7 || type == 8 || type == 15; }
 
+/* Memory the CPU reads: plain, CUDA pinned, ROCm pinned, CUDA managed. The
+ * harness's buffers are host memory, so only these describe them truly. */
+static bool device_is_host(int32_t type) { return type == 1 || type == 3 || type == 11 || type == 13; }
+
 #define CAP ((wide)1 << 100) /* saturation: far beyond any 64-bit quantity */
 
 static wide clamp(wide v) { return v > CAP ? CAP : v < -CAP ? -CAP : v; }
@@ -586,8 +590,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
   bool valid = input_valid(&in, &e, data);
   bool tame = input_tame(&in, &e, data, real_buffer);
 
-  /* Options only where a copy of the input is safe and small. */
-  bool options = in.use_options && real_buffer && e.numel <= SMALL_COPY;
+  /* Options only where a copy of the input is safe and small: a copy reads
+   * the data through the declared device's backend, and a host buffer called
+   * device memory (a cl_mem, a CUDA pointer) is a lie that no library can
+   * detect (OpenCL's loader dereferences the handle). */
+  bool options = in.use_options && real_buffer && e.numel <= SMALL_COPY &&
+                 device_is_host((int32_t)in.device.device_type);
   tb_import_options o = {0};
   static const uint32_t alignments[5] = {0, 1, 16, 64, 128};
   if (options) {

@@ -2,7 +2,7 @@
  * The host strided copy engine: every host copy, with or without a dtype
  * conversion, goes through tb__copy_host.
  *
- * Plan, then run:
+ * Plan (tb__copy_plan, shared with the device backends' kernels), then run:
  *   1. drop extent-1 dimensions (their stride never matters);
  *   2. make every destination stride non-negative by walking a dimension
  *      backwards when needed (order of visits is free: no overlap);
@@ -18,11 +18,6 @@
 #include "cast.h"
 #include "device.h"
 
-typedef struct tb_copy_dim {
-  int64_t n;
-  int64_t ss; /* source stride in bytes */
-  int64_t ds; /* destination stride in bytes */
-} tb_copy_dim;
 
 typedef void (*tb_inner_fn)(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n,
                             tb_cast_loop_fn cast, size_t itemsize);
@@ -77,17 +72,18 @@ static bool tb_dims_merge(const tb_copy_dim *outer, const tb_copy_dim *inner) {
   return outer->ss == ss && outer->ds == ds;
 }
 
-/* Steps 1-4; returns the number of dimensions left (0 = one element). */
-static int32_t tb_plan_dims(const tb_copy_desc *d, size_t src_item, size_t dst_item,
-                            char **src, char **dst, tb_copy_dim *dims) {
+int32_t tb__copy_plan(const tb_copy_desc *d, size_t src_item, size_t dst_item,
+                      int64_t *src_shift, int64_t *dst_shift, tb_copy_dim *dims) {
   int32_t nd = 0;
+  *src_shift = 0;
+  *dst_shift = 0;
   for (int32_t i = 0; i < d->ndim; i++) {
     if (d->shape[i] == 1) continue;
     tb_copy_dim dim = {d->shape[i], d->src_strides[i] * (int64_t)src_item,
                        d->dst_strides[i] * (int64_t)dst_item};
     if (dim.ds < 0) {
-      *src += (dim.n - 1) * dim.ss;
-      *dst += (dim.n - 1) * dim.ds;
+      *src_shift += (dim.n - 1) * dim.ss;
+      *dst_shift += (dim.n - 1) * dim.ds;
       dim.ss = -dim.ss;
       dim.ds = -dim.ds;
     }
@@ -182,10 +178,11 @@ tb_status tb__copy_host(const tb_copy_desc *d) {
   if (si->itemsize == 0 || di->itemsize == 0) return tb_copy_packed(d, si);
 
   /* Constness ends here: the source is only ever read through `src`. */
-  char *src = (char *)(uintptr_t)d->src + d->src_byte_offset;
-  char *dst = (char *)d->dst + d->dst_byte_offset;
   tb_copy_dim dims[TB_MAX_NDIM];
-  int32_t nd = tb_plan_dims(d, si->itemsize, di->itemsize, &src, &dst, dims);
+  int64_t src_shift, dst_shift;
+  int32_t nd = tb__copy_plan(d, si->itemsize, di->itemsize, &src_shift, &dst_shift, dims);
+  char *src = (char *)(uintptr_t)d->src + d->src_byte_offset + src_shift;
+  char *dst = (char *)d->dst + d->dst_byte_offset + dst_shift;
 
   tb_inner_fn inner = NULL;
   tb_cast_loop_fn cast = NULL;

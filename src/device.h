@@ -24,6 +24,25 @@ TB_INTERNAL tb_status tb__copy(const char *what, const tb_copy_desc *desc);
 /* The built-in CPU backend. */
 TB_INTERNAL extern const tb_device_vtable tb__cpu_backend;
 
+/* One dimension of a planned copy, strides in bytes. */
+typedef struct tb_copy_dim {
+  int64_t n;
+  int64_t ss; /* source stride */
+  int64_t ds; /* destination stride */
+} tb_copy_dim;
+
+/*
+ * The plan every strided copy starts from (copy.c), in bytes: extent-1
+ * dimensions dropped; destination strides made non-negative by walking such
+ * a dimension backwards, which moves the start offsets by *src_shift and
+ * *dst_shift bytes; the smallest destination stride innermost; neighbours
+ * that step through memory as one merged. Returns the dimensions left, at
+ * most desc->ndim (0: a single element). The extents were validated, so
+ * nothing overflows.
+ */
+TB_INTERNAL int32_t tb__copy_plan(const tb_copy_desc *desc, size_t src_item, size_t dst_item,
+                                  int64_t *src_shift, int64_t *dst_shift, tb_copy_dim *dims);
+
 /* The host strided copy engine (copy.c); both sides host-addressable. */
 TB_INTERNAL tb_status tb__copy_host(const tb_copy_desc *desc);
 

@@ -143,61 +143,16 @@ static tb_status tb_cuda_kernel(tb_cuda_device *dev, const tb_cuda_op *op, tb_cu
 
 /* ---- planning: the host engine's steps, in bytes ---- */
 
-typedef struct tb_cuda_dim {
-  int64_t n;
-  int64_t ss, ds; /* byte strides */
-} tb_cuda_dim;
+typedef tb_copy_dim tb_cuda_dim;
 
-static int64_t tb_abs64(int64_t v) { return v < 0 ? -v : v; }
-
-/*
- * Drops extent-1 dimensions, walks dimensions with a negative destination
- * stride backwards (moving both start addresses), sorts the destination's
- * smallest stride innermost and merges neighbours that step as one. Returns
- * the dimensions left (0: a single element). Offsets stay inside the extents
- * the core validated, so none of this overflows.
- */
+/* The core's plan (tb__copy_plan), applied to device addresses. */
 static int32_t tb_cuda_plan(const tb_copy_desc *d, size_t src_item, size_t dst_item, tb_cu_ptr *src,
                             tb_cu_ptr *dst, tb_cuda_dim *dims) {
-  int32_t nd = 0;
-  for (int32_t i = 0; i < d->ndim; i++) {
-    if (d->shape[i] == 1) continue;
-    tb_cuda_dim dim = {d->shape[i], d->src_strides[i] * (int64_t)src_item,
-                       d->dst_strides[i] * (int64_t)dst_item};
-    if (dim.ds < 0) {
-      *src += (uint64_t)((dim.n - 1) * dim.ss);
-      *dst += (uint64_t)((dim.n - 1) * dim.ds);
-      dim.ss = -dim.ss;
-      dim.ds = -dim.ds;
-    }
-    dims[nd++] = dim;
-  }
-  for (int32_t i = 1; i < nd; i++) {
-    tb_cuda_dim key = dims[i];
-    int32_t j = i - 1;
-    while (j >= 0 && (dims[j].ds < key.ds ||
-                      (dims[j].ds == key.ds && tb_abs64(dims[j].ss) < tb_abs64(key.ss)))) {
-      dims[j + 1] = dims[j];
-      j--;
-    }
-    dims[j + 1] = key;
-  }
-  int32_t merged = 0;
-  for (int32_t i = 0; i < nd; i++) {
-    if (merged > 0) {
-      tb_cuda_dim *outer = &dims[merged - 1];
-      int64_t ss, ds;
-      if (!tb__mul_overflows(dims[i].ss, dims[i].n, &ss) &&
-          !tb__mul_overflows(dims[i].ds, dims[i].n, &ds) && outer->ss == ss && outer->ds == ds) {
-        outer->n *= dims[i].n;
-        outer->ss = dims[i].ss;
-        outer->ds = dims[i].ds;
-        continue;
-      }
-    }
-    dims[merged++] = dims[i];
-  }
-  return merged;
+  int64_t src_shift, dst_shift;
+  int32_t nd = tb__copy_plan(d, src_item, dst_item, &src_shift, &dst_shift, dims);
+  *src += (uint64_t)src_shift;
+  *dst += (uint64_t)dst_shift;
+  return nd;
 }
 
 /* ---- launching ---- */

@@ -547,62 +547,30 @@ static tb_status tb_cl_launch(tb_cl_device *d, cl_command_queue q, tb_cast_kind 
 /* Strided copies                                                           */
 /* ------------------------------------------------------------------------ */
 
-static int64_t tb_abs64(int64_t v) { return v < 0 ? -v : v; }
-
 /*
- * The walk for desc, in bytes: extent-1 dimensions dropped, destination
- * strides made non-negative (walking a dimension backwards moves both
- * offsets), the smallest destination stride innermost, and neighbours that
- * step through memory as one dimension merged. False when more than
- * TB_CL_MAX_NDIM dimensions remain.
+ * The walk for desc: the core's plan (tb__copy_plan) with the start offsets
+ * it implies. False when more than TB_CL_MAX_NDIM dimensions remain.
  */
 static bool tb_cl_plan(const tb_copy_desc *desc, int64_t dst_item, int64_t src_item,
                        tb_cl_walk *w) {
-  int64_t n[TB_MAX_NDIM], ds[TB_MAX_NDIM], ss[TB_MAX_NDIM];
-  int32_t nd = 0;
-  int64_t doff = (int64_t)desc->dst_byte_offset, soff = (int64_t)desc->src_byte_offset;
   int64_t numel = 1;
   for (int32_t k = 0; k < desc->ndim; k++) numel *= desc->shape[k];
-  for (int32_t k = 0; k < desc->ndim && numel > 0; k++) {
-    if (desc->shape[k] == 1) continue;
-    int64_t dk = desc->dst_strides[k] * dst_item, sk = desc->src_strides[k] * src_item;
-    if (dk < 0) {
-      doff += (desc->shape[k] - 1) * dk;
-      soff += (desc->shape[k] - 1) * sk;
-      dk = -dk;
-      sk = -sk;
-    }
-    /* Insertion, outermost first: larger destination strides go out. */
-    int32_t at = nd;
-    while (at > 0 &&
-           (ds[at - 1] < dk || (ds[at - 1] == dk && tb_abs64(ss[at - 1]) < tb_abs64(sk)))) {
-      n[at] = n[at - 1];
-      ds[at] = ds[at - 1];
-      ss[at] = ss[at - 1];
-      at--;
-    }
-    n[at] = desc->shape[k];
-    ds[at] = dk;
-    ss[at] = sk;
-    nd++;
-  }
-  *w = (tb_cl_walk){.dst_off = doff, .src_off = soff, .numel = numel};
-  int32_t merged = 0;
+  *w = (tb_cl_walk){.dst_off = (int64_t)desc->dst_byte_offset,
+                    .src_off = (int64_t)desc->src_byte_offset,
+                    .numel = numel};
+  if (numel == 0) return true; /* nothing to walk */
+  tb_copy_dim dims[TB_MAX_NDIM];
+  int64_t src_shift, dst_shift;
+  int32_t nd = tb__copy_plan(desc, (size_t)src_item, (size_t)dst_item, &src_shift, &dst_shift, dims);
+  if (nd > TB_CL_MAX_NDIM) return false;
+  w->dst_off += dst_shift;
+  w->src_off += src_shift;
   for (int32_t k = 0; k < nd; k++) {
-    if (merged > 0 && w->dst_strides[merged - 1] == ds[k] * n[k] &&
-        w->src_strides[merged - 1] == ss[k] * n[k]) {
-      w->shape[merged - 1] *= n[k];
-      w->dst_strides[merged - 1] = ds[k];
-      w->src_strides[merged - 1] = ss[k];
-      continue;
-    }
-    if (merged == TB_CL_MAX_NDIM) return false;
-    w->shape[merged] = n[k];
-    w->dst_strides[merged] = ds[k];
-    w->src_strides[merged] = ss[k];
-    merged++;
+    w->shape[k] = dims[k].n;
+    w->dst_strides[k] = dims[k].ds;
+    w->src_strides[k] = dims[k].ss;
   }
-  w->ndim = merged;
+  w->ndim = nd;
   return true;
 }
 
