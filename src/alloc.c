@@ -23,34 +23,53 @@ static void tb_default_free(void *user_data, void *ptr, size_t size) {
 
 static const tb_allocator tb_default_allocator = {tb_default_alloc, tb_default_free, NULL};
 
-/* The current allocator, guarded by a spin lock: a copy of three pointers
- * is all that ever happens under it. */
-static tb_allocator tb_current = {tb_default_alloc, tb_default_free, NULL};
-static atomic_flag tb_current_lock = ATOMIC_FLAG_INIT;
+/*
+ * The current allocator, read on every allocation and set rarely: a
+ * sequence lock. Readers take no lock: they load the sequence, the three
+ * fields and the sequence again, and retry if a writer was in between (odd
+ * sequence, or a changed one). Writers serialise on a spin lock and make the
+ * sequence odd while they store. The fields are atomics, so a reader racing
+ * a writer reads stale or new values, never torn ones, and then retries.
+ */
+typedef void *(*tb_alloc_fn)(void *, size_t, size_t);
+typedef void (*tb_free_fn)(void *, void *, size_t);
 
-static void tb_lock(void) {
-  while (atomic_flag_test_and_set_explicit(&tb_current_lock, memory_order_acquire)) {
-  }
-}
-static void tb_unlock(void) { atomic_flag_clear_explicit(&tb_current_lock, memory_order_release); }
+static _Atomic(tb_alloc_fn) tb_current_alloc = tb_default_alloc;
+static _Atomic(tb_free_fn) tb_current_free = tb_default_free;
+static _Atomic(void *) tb_current_user = NULL;
+static atomic_uint tb_current_seq;
+static atomic_flag tb_writer_lock = ATOMIC_FLAG_INIT;
 
 TB_API tb_status tb_set_allocator(const tb_allocator *allocator) {
   if (allocator != NULL && (allocator->alloc == NULL || allocator->free == NULL)) {
     return tb__fail(TB_ERR_INVALID, "set_allocator: allocator->%s is NULL; alloc and free must both be set",
                     allocator->alloc == NULL ? "alloc" : "free");
   }
-  tb_lock();
-  tb_current = allocator != NULL ? *allocator : tb_default_allocator;
-  tb_unlock();
+  const tb_allocator *a = allocator != NULL ? allocator : &tb_default_allocator;
+  while (atomic_flag_test_and_set_explicit(&tb_writer_lock, memory_order_acquire)) {
+  }
+  atomic_fetch_add_explicit(&tb_current_seq, 1, memory_order_relaxed); /* odd: writing */
+  atomic_thread_fence(memory_order_release);
+  atomic_store_explicit(&tb_current_alloc, a->alloc, memory_order_relaxed);
+  atomic_store_explicit(&tb_current_free, a->free, memory_order_relaxed);
+  atomic_store_explicit(&tb_current_user, a->user_data, memory_order_relaxed);
+  atomic_fetch_add_explicit(&tb_current_seq, 1, memory_order_release); /* even: done */
+  atomic_flag_clear_explicit(&tb_writer_lock, memory_order_release);
   return TB_OK;
 }
 
 TB_API void tb_get_allocator(tb_allocator *out) { tb__allocator_current(out); }
 
 void tb__allocator_current(tb_allocator *out) {
-  tb_lock();
-  *out = tb_current;
-  tb_unlock();
+  for (;;) {
+    unsigned before = atomic_load_explicit(&tb_current_seq, memory_order_acquire);
+    if (before & 1u) continue;
+    out->alloc = atomic_load_explicit(&tb_current_alloc, memory_order_relaxed);
+    out->free = atomic_load_explicit(&tb_current_free, memory_order_relaxed);
+    out->user_data = atomic_load_explicit(&tb_current_user, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&tb_current_seq, memory_order_relaxed) == before) return;
+  }
 }
 
 void *tb__alloc(const tb_allocator *a, size_t size, size_t alignment, const char *what) {

@@ -97,10 +97,84 @@ static void views_released_on_many_threads_free_storage_once(void **state) {
   assert_int_equal(atomic_load(&g_deleter_calls), 1);
 }
 
+/* An allocator whose counts are atomic, for use from several threads. */
+typedef struct shared_alloc {
+  atomic_long allocs, frees, live;
+} shared_alloc;
+
+static void *shared_alloc_fn(void *user, size_t size, size_t alignment) {
+  shared_alloc *a = user;
+  size_t rounded = (size + alignment - 1) / alignment * alignment;
+  void *p = aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
+  if (p != NULL) {
+    atomic_fetch_add(&a->allocs, 1);
+    atomic_fetch_add(&a->live, (long)size);
+  }
+  return p;
+}
+
+static void shared_free_fn(void *user, void *ptr, size_t size) {
+  shared_alloc *a = user;
+  atomic_fetch_add(&a->frees, 1);
+  atomic_fetch_sub(&a->live, (long)size);
+  free(ptr);
+}
+
+static shared_alloc g_alloc_a, g_alloc_b;
+static atomic_bool g_swapping;
+
+static int swap_allocators(void *arg) {
+  (void)arg;
+  tb_allocator a = {shared_alloc_fn, shared_free_fn, &g_alloc_a};
+  tb_allocator b = {shared_alloc_fn, shared_free_fn, &g_alloc_b};
+  for (int i = 0; i < 2000; i++) (void)tb_set_allocator(i % 2 ? &a : &b);
+  atomic_store(&g_swapping, false);
+  return 0;
+}
+
+static int allocate_while_swapping(void *arg) {
+  int *failures = arg;
+  int64_t shape[2] = {3, 5};
+  while (atomic_load(&g_swapping)) {
+    tb_tensor_t *t, *v;
+    if (tb_tensor_zeros(F32, 2, shape, cpu(), TB_ORDER_C, &t) != TB_OK) {
+      (*failures)++;
+      continue;
+    }
+    if (tb_tensor_transpose(t, 0, 1, &v) != TB_OK) (*failures)++;
+    tb_tensor_release(t); /* possibly freed under another current allocator */
+    tb_tensor_release(v);
+  }
+  return 0;
+}
+
+static void allocator_swaps_race_allocations_safely(void **state) {
+  (void)state;
+  atomic_store(&g_swapping, true);
+  thrd_t swapper, workers[3];
+  int failures[3] = {0};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(thrd_create(&workers[i], allocate_while_swapping, &failures[i]), thrd_success);
+  }
+  assert_int_equal(thrd_create(&swapper, swap_allocators, NULL), thrd_success);
+  assert_int_equal(thrd_join(swapper, NULL), thrd_success);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(thrd_join(workers[i], NULL), thrd_success);
+    assert_int_equal(failures[i], 0);
+  }
+  assert_ok(tb_set_allocator(NULL));
+  /* Every object went back to the allocator that made it. */
+  assert_int_equal(atomic_load(&g_alloc_a.allocs), atomic_load(&g_alloc_a.frees));
+  assert_int_equal(atomic_load(&g_alloc_b.allocs), atomic_load(&g_alloc_b.frees));
+  assert_int_equal(atomic_load(&g_alloc_a.live), 0);
+  assert_int_equal(atomic_load(&g_alloc_b.live), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(concurrent_release_runs_deleter_once),
       cmocka_unit_test(views_released_on_many_threads_free_storage_once),
+      cmocka_unit_test(allocator_swaps_race_allocations_safely),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
