@@ -61,7 +61,7 @@ int main(void) {
   a[0] = 100;
   show("tensor after  a[0] = 100:", shared);
   ((double *)tb_tensor_data(shared))[4] = -5;
-  printf("  array after tensor[4] = -5:        a[4] = %g (same pointer: %s)\n\n", a[4],
+  printf("  %-38s a[4] = %g (same pointer: %s)\n\n", "array after tensor[4] = -5:", a[4],
          tb_tensor_data(shared) == (void *)a ? "yes" : "no");
 
   printf("2. Copy (torch.tensor): independent afterwards\n");
@@ -93,16 +93,16 @@ int main(void) {
   first[0] = 42;
   show("converted.T after converted[0,0]=42:", transposed);
   const int64_t *st = tb_tensor_strides(reversed);
-  printf("  strides of converted[:, ::-1]:     (%lld, %lld) elements\n\n", (long long)st[0],
+  printf("  %-38s (%lld, %lld) elements\n\n", "strides of converted[:, ::-1]:", (long long)st[0],
          (long long)st[1]);
 
   printf("5. Ownership: the owner's deleter runs once, at the last release\n");
   tb_tensor_t *view;
   CHECK(tb_tensor_slice(shared, 0, 1, 3, 1, &view));
   tb_tensor_release(shared);
-  printf("  released the tensor, a view remains: deleter calls = %d\n", g_deleter_calls);
+  printf("  %-38s deleter calls = %d\n", "released the tensor, a view remains:", g_deleter_calls);
   tb_tensor_release(view);
-  printf("  released the view:                   deleter calls = %d\n", g_deleter_calls);
+  printf("  %-38s deleter calls = %d\n", "released the view:", g_deleter_calls);
 
   tb_tensor_release(reversed);
   tb_tensor_release(transposed);
