@@ -162,6 +162,53 @@ static tb_status tb_copy_packed(const tb_copy_desc *d, const tb_dtype_info *si) 
   return TB_OK;
 }
 
+/*
+ * Tiling. When the innermost dimension (the destination's densest) steps
+ * through the source by a cache line or more, every element read touches a
+ * new line, as in a transpose. If another dimension walks the source more
+ * closely, the two are copied together in TB_TILE x TB_TILE tiles: the
+ * source lines a tile reads are reused across its rows. Tiles stay small
+ * because each of their rows on either side may sit on its own page, and
+ * 2 x 8 pages fit a 64-entry L1 TLB where 2 x 32 did not (measured:
+ * benchmarks/README.md).
+ */
+#define TB_TILE 8
+#define TB_TILE_MIN_STRIDE 64 /* bytes: a cache line */
+
+/* Moves the dimension to tile with the innermost one next to it; false when
+ * tiling would not help. */
+static bool tb_plan_tiles(tb_copy_dim *dims, int32_t nd) {
+  if (nd < 2) return false;
+  const tb_copy_dim *in = &dims[nd - 1];
+  if (llabs_i64(in->ss) < TB_TILE_MIN_STRIDE || in->n < TB_TILE / 2) return false;
+  int32_t best = -1;
+  for (int32_t k = 0; k < nd - 1; k++) {
+    if (dims[k].n < 2 || llabs_i64(dims[k].ss) >= llabs_i64(in->ss)) continue;
+    if (best < 0 || llabs_i64(dims[k].ss) < llabs_i64(dims[best].ss)) best = k;
+  }
+  if (best < 0) return false;
+  tb_copy_dim row = dims[best];
+  memmove(&dims[best], &dims[best + 1], (size_t)(nd - 2 - best) * sizeof *dims);
+  dims[nd - 2] = row;
+  return true;
+}
+
+/* Copies the 2-D block (row x in) tile by tile, each tile's rows through the
+ * inner loop. */
+static void tb_copy_tiles(char *src, char *dst, const tb_copy_dim *row, const tb_copy_dim *in,
+                          tb_inner_fn inner, tb_cast_loop_fn cast, size_t itemsize) {
+  for (int64_t i0 = 0; i0 < row->n; i0 += TB_TILE) {
+    int64_t i1 = row->n - i0 < TB_TILE ? row->n : i0 + TB_TILE;
+    for (int64_t j0 = 0; j0 < in->n; j0 += TB_TILE) {
+      int64_t len = in->n - j0 < TB_TILE ? in->n - j0 : TB_TILE;
+      for (int64_t i = i0; i < i1; i++) {
+        inner(src + i * row->ss + j0 * in->ss, in->ss, dst + i * row->ds + j0 * in->ds, in->ds,
+              len, cast, itemsize);
+      }
+    }
+  }
+}
+
 tb_status tb__copy_host(const tb_copy_desc *d) {
   const tb_dtype_info *si, *di;
   tb_status st = tb__dtype_lookup("copy source", d->src_dtype, &si);
@@ -193,14 +240,21 @@ tb_status tb__copy_host(const tb_copy_desc *d) {
     return TB_OK;
   }
 
+  bool tiled = tb_plan_tiles(dims, nd);
+  const tb_copy_dim in = dims[nd - 1];
+  const int32_t outer = tiled ? nd - 2 : nd - 1; /* dimensions the odometer walks */
+
   /* Offsets rather than moving pointers: no address is ever formed outside
    * the tensors, not even one step past an edge. */
-  const tb_copy_dim in = dims[nd - 1];
   int64_t index[TB_MAX_NDIM] = {0};
   int64_t soff = 0, doff = 0;
   for (;;) {
-    inner(src + soff, in.ss, dst + doff, in.ds, in.n, cast, si->itemsize);
-    int32_t k = nd - 2; /* odometer over the outer dimensions */
+    if (tiled) {
+      tb_copy_tiles(src + soff, dst + doff, &dims[nd - 2], &in, inner, cast, si->itemsize);
+    } else {
+      inner(src + soff, in.ss, dst + doff, in.ds, in.n, cast, si->itemsize);
+    }
+    int32_t k = outer - 1; /* odometer over the outer dimensions */
     for (; k >= 0; k--) {
       if (++index[k] < dims[k].n) {
         soff += dims[k].ss;
