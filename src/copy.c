@@ -138,26 +138,24 @@ static tb_status tb_choose_inner(const tb_copy_desc *d, const tb_dtype_info *si,
   return TB_OK;
 }
 
-/* Packed sub-byte dtypes: whole dense tensors of the same dtype only. */
+/* Packed sub-byte dtypes: whole dense tensors of the same dtype only. The
+ * layout rule and the byte count are tb__layout_extent's, as for any tensor. */
 static tb_status tb_copy_packed(const tb_copy_desc *d, const tb_dtype_info *si) {
   if (!tb_dtype_equal(d->src_dtype, d->dst_dtype)) {
     return tb__fail(TB_ERR_DTYPE, "copy: %s is storage-only and cannot be converted",
                     si->name);
   }
-  int64_t numel = 1;
-  for (int32_t i = 0; i < d->ndim; i++) {
-    int64_t expect = 1;
-    for (int32_t j = i + 1; j < d->ndim; j++) expect *= d->shape[j];
-    if (d->shape[i] != 1 && (d->src_strides[i] != expect || d->dst_strides[i] != expect)) {
-      return tb__fail(TB_ERR_LAYOUT, "copy: %s is storage-only; both sides must be C-contiguous",
-                      si->name);
-    }
-    numel *= d->shape[i];
+  tb_extent src, dst;
+  tb_status st = tb__layout_extent("copy source", d->src_dtype, d->ndim, d->shape, d->src_strides,
+                                   &src);
+  if (st == TB_OK) {
+    st = tb__layout_extent("copy destination", d->dst_dtype, d->ndim, d->shape, d->dst_strides,
+                           &dst);
   }
-  /* Extents were validated when the tensors were made, so this cannot overflow. */
-  size_t nbytes = (size_t)((numel * si->bits + 7) / 8);
-  if (nbytes > 0) {
-    memcpy((char *)d->dst + d->dst_byte_offset, (const char *)d->src + d->src_byte_offset, nbytes);
+  if (st != TB_OK) return st;
+  if (src.nbytes > 0) {
+    memcpy((char *)d->dst + d->dst_byte_offset, (const char *)d->src + d->src_byte_offset,
+           (size_t)src.nbytes);
   }
   return TB_OK;
 }
