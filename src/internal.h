@@ -61,6 +61,11 @@ typedef struct tb_device_vtable tb_device_vtable;
 /*
  * A block of memory on one device and how to free it. Shared by every tensor
  * that views it; freed exactly once, by whichever release drops the count to 0.
+ *
+ * The record itself lives inside a larger allocation, `block`: the header of
+ * the tensor that created the storage (one allocation per construction, see
+ * tb__tensor_make_owner). That header is freed with the storage, never
+ * before, so views may outlive the tensor they came from.
  */
 typedef struct tb_storage {
   atomic_int_fast64_t refcount;
@@ -71,14 +76,18 @@ typedef struct tb_storage {
   void *deleter_data;    /* the pointer the owner handed over */
   void *deleter_ctx;
   const tb_device_vtable *backend; /* frees data when the library owns it */
-  tb_allocator allocator;          /* frees this record */
+  tb_allocator allocator;          /* frees block (and, via backend, data) */
+  void *block;                     /* the allocation holding this record */
+  size_t block_size;
 } tb_storage;
 
-/* New storage owning nbytes of fresh memory on device (refcount 1). */
-TB_INTERNAL tb_status tb__storage_alloc(DLDevice device, uint64_t nbytes, tb_storage **out);
-/* New storage wrapping external memory (refcount 1). Never calls deleter. */
-TB_INTERNAL tb_status tb__storage_wrap(void *data, uint64_t nbytes, DLDevice device,
-                                       tb_deleter_fn deleter, void *ctx, tb_storage **out);
+/* Initialises a record inside `block` (block_size bytes from allocator) with
+ * refcount 1 and no memory: releasing it then frees only the block. */
+TB_INTERNAL void tb__storage_init(tb_storage *s, const tb_allocator *allocator, void *block,
+                                  size_t block_size);
+/* Gives an initialised, empty storage nbytes of fresh memory on device, from
+ * the device's backend. On failure the storage stays empty. */
+TB_INTERNAL tb_status tb__storage_alloc_data(tb_storage *s, DLDevice device, uint64_t nbytes);
 TB_INTERNAL void tb__storage_retain(tb_storage *s);
 TB_INTERNAL void tb__storage_release(tb_storage *s);
 
@@ -96,11 +105,23 @@ struct tb_tensor {
 /*
  * Makes a tensor header over `storage` (takes a new reference to it). shape
  * and strides are copied; the layout must already be validated against the
- * storage. The single constructor every path goes through.
+ * storage. Views go through it.
  */
 TB_INTERNAL tb_status tb__tensor_make(tb_storage *storage, DLDataType dtype, int32_t ndim,
                                       const int64_t *shape, const int64_t *strides,
                                       uint64_t byte_offset, uint32_t flags, tb_tensor_t **out);
+
+/*
+ * Makes a tensor together with a new, empty storage, in one allocation: the
+ * storage record sits after the header and holds the tensor's reference.
+ * The caller then gives the storage its memory (external, or through
+ * tb__storage_alloc_data) and sets dl.data; on failure, releasing the tensor
+ * frees the block and nothing else. Every constructor that makes storage
+ * goes through it.
+ */
+TB_INTERNAL tb_status tb__tensor_make_owner(DLDataType dtype, int32_t ndim, const int64_t *shape,
+                                            const int64_t *strides, uint64_t byte_offset,
+                                            uint32_t flags, tb_tensor_t **out);
 
 /*
  * Validates shape/strides for a dtype and measures the memory they reach,

@@ -1,48 +1,21 @@
 /* Reference-counted storage: the one place memory is freed. */
 #include "device.h"
 
-static tb_status tb_storage_new(tb_storage **out) {
-  tb_allocator allocator;
-  tb__allocator_current(&allocator);
-  tb_storage *s = tb__alloc(&allocator, sizeof *s, _Alignof(tb_storage), "storage");
-  if (s == NULL) return TB_ERR_NOMEM;
-  *s = (tb_storage){.allocator = allocator};
+void tb__storage_init(tb_storage *s, const tb_allocator *allocator, void *block,
+                      size_t block_size) {
+  *s = (tb_storage){.allocator = *allocator, .block = block, .block_size = block_size};
   atomic_init(&s->refcount, 1);
-  *out = s;
-  return TB_OK;
 }
 
-tb_status tb__storage_alloc(DLDevice device, uint64_t nbytes, tb_storage **out) {
+tb_status tb__storage_alloc_data(tb_storage *s, DLDevice device, uint64_t nbytes) {
   const tb_device_vtable *backend;
   tb_status st = tb__device_lookup("alloc", device, &backend);
   if (st != TB_OK) return st;
-  tb_storage *s;
-  st = tb_storage_new(&s);
-  if (st != TB_OK) return st;
   st = backend->alloc(backend, device.device_id, nbytes, &s->allocator, &s->data);
-  if (st != TB_OK) {
-    tb__free(&s->allocator, s, sizeof *s);
-    return st;
-  }
+  if (st != TB_OK) return st;
   s->nbytes = nbytes;
   s->device = device;
   s->backend = backend;
-  *out = s;
-  return TB_OK;
-}
-
-tb_status tb__storage_wrap(void *data, uint64_t nbytes, DLDevice device, tb_deleter_fn deleter,
-                           void *ctx, tb_storage **out) {
-  tb_storage *s;
-  tb_status st = tb_storage_new(&s);
-  if (st != TB_OK) return st;
-  s->data = data;
-  s->nbytes = nbytes;
-  s->device = device;
-  s->deleter = deleter;
-  s->deleter_data = data;
-  s->deleter_ctx = ctx;
-  *out = s;
   return TB_OK;
 }
 
@@ -62,5 +35,5 @@ void tb__storage_release(tb_storage *s) {
     s->deleter(s->deleter_data, s->deleter_ctx);
   }
   tb_allocator allocator = s->allocator;
-  tb__free(&allocator, s, sizeof *s);
+  tb__free(&allocator, s->block, s->block_size);
 }

@@ -129,14 +129,15 @@ tb_status tb__layout_extent(const char *what, DLDataType dtype, int32_t ndim,
 
 /* ---- the tensor header ---- */
 
-tb_status tb__tensor_make(tb_storage *storage, DLDataType dtype, int32_t ndim,
-                          const int64_t *shape, const int64_t *strides, uint64_t byte_offset,
-                          uint32_t flags, tb_tensor_t **out) {
-  tb_allocator allocator;
-  tb__allocator_current(&allocator);
-  size_t size = sizeof(tb_tensor_t) + 2 * (size_t)ndim * sizeof(int64_t);
-  tb_tensor_t *t = tb__alloc(&allocator, size, _Alignof(tb_tensor_t), "tensor");
-  if (t == NULL) return TB_ERR_NOMEM;
+static size_t tb_header_size(int32_t ndim) {
+  return sizeof(tb_tensor_t) + 2 * (size_t)ndim * sizeof(int64_t);
+}
+
+/* Fills a fresh header over storage; the caller accounts for the reference
+ * to storage the header holds. */
+static void tb_header_init(tb_tensor_t *t, tb_storage *storage, DLDataType dtype, int32_t ndim,
+                           const int64_t *shape, const int64_t *strides, uint64_t byte_offset,
+                           uint32_t flags, const tb_allocator *allocator) {
   if (ndim > 0) {
     memcpy(t->dims, shape, (size_t)ndim * sizeof(int64_t));
     memcpy(t->dims + ndim, strides, (size_t)ndim * sizeof(int64_t));
@@ -151,10 +152,38 @@ tb_status tb__tensor_make(tb_storage *storage, DLDataType dtype, int32_t ndim,
       .byte_offset = byte_offset,
   };
   atomic_init(&t->refcount, 1);
-  tb__storage_retain(storage);
   t->storage = storage;
   t->flags = flags;
-  t->allocator = allocator;
+  t->allocator = *allocator;
+}
+
+tb_status tb__tensor_make(tb_storage *storage, DLDataType dtype, int32_t ndim,
+                          const int64_t *shape, const int64_t *strides, uint64_t byte_offset,
+                          uint32_t flags, tb_tensor_t **out) {
+  tb_allocator allocator;
+  tb__allocator_current(&allocator);
+  tb_tensor_t *t = tb__alloc(&allocator, tb_header_size(ndim), _Alignof(tb_tensor_t), "tensor");
+  if (t == NULL) return TB_ERR_NOMEM;
+  tb__storage_retain(storage);
+  tb_header_init(t, storage, dtype, ndim, shape, strides, byte_offset, flags, &allocator);
+  *out = t;
+  return TB_OK;
+}
+
+tb_status tb__tensor_make_owner(DLDataType dtype, int32_t ndim, const int64_t *shape,
+                                const int64_t *strides, uint64_t byte_offset, uint32_t flags,
+                                tb_tensor_t **out) {
+  /* [header | dims | storage record]; ndim <= TB_MAX_NDIM keeps it small. */
+  const size_t align = _Alignof(tb_storage);
+  const size_t at = (tb_header_size(ndim) + align - 1) & ~(align - 1);
+  const size_t size = at + sizeof(tb_storage);
+  tb_allocator allocator;
+  tb__allocator_current(&allocator);
+  tb_tensor_t *t = tb__alloc(&allocator, size, _Alignof(tb_tensor_t), "tensor");
+  if (t == NULL) return TB_ERR_NOMEM;
+  tb_storage *storage = (tb_storage *)(void *)((char *)t + at);
+  tb__storage_init(storage, &allocator, t, size);
+  tb_header_init(t, storage, dtype, ndim, shape, strides, byte_offset, flags, &allocator);
   *out = t;
   return TB_OK;
 }
@@ -168,9 +197,13 @@ TB_API void tb_tensor_release(tb_tensor_t *t) {
   if (t == NULL) return;
   if (atomic_fetch_sub_explicit(&t->refcount, 1, memory_order_release) != 1) return;
   atomic_thread_fence(memory_order_acquire);
-  tb__storage_release(t->storage);
-  tb_allocator allocator = t->allocator;
-  tb__free(&allocator, t, sizeof(tb_tensor_t) + 2 * (size_t)t->dl.ndim * sizeof(int64_t));
+  tb_storage *storage = t->storage;
+  /* A header that shares its block with the storage goes with the storage. */
+  if (storage->block != (void *)t) {
+    tb_allocator allocator = t->allocator;
+    tb__free(&allocator, t, tb_header_size(t->dl.ndim));
+  }
+  tb__storage_release(storage);
 }
 
 /* ---- construction ---- */
@@ -274,14 +307,18 @@ tb_status tb__wrap(const char *what, void *data, uint64_t byte_offset, DLDataTyp
     return tb__fail(TB_ERR_OVERFLOW, "%s: byte_offset = %" PRIu64 " plus the extent overflows int64",
                     what, byte_offset);
   }
-  tb_storage *s;
-  st = tb__storage_wrap(base, (uint64_t)nbytes, device, deleter, ctx, &s);
-  if (st != TB_OK) return st;
+  st = tb__tensor_make_owner(dtype, ndim, shape, strides, (uint64_t)offset, flags, out);
+  if (st != TB_OK) return st; /* the caller keeps ownership on failure */
+  tb_storage *s = (*out)->storage;
+  s->data = base;
+  s->nbytes = (uint64_t)nbytes;
+  s->device = device;
+  s->deleter = deleter;
   s->deleter_data = data;
-  st = tb__tensor_make(s, dtype, ndim, shape, strides, (uint64_t)offset, flags, out);
-  if (st != TB_OK) s->deleter = NULL; /* the caller keeps ownership on failure */
-  tb__storage_release(s);
-  return st;
+  s->deleter_ctx = ctx;
+  (*out)->dl.data = base;
+  (*out)->dl.device = device;
+  return TB_OK;
 }
 
 tb_status tb__check_order(const char *what, tb_order order) {
@@ -306,12 +343,13 @@ TB_API tb_status tb_tensor_empty(DLDataType dtype, int32_t ndim, const int64_t *
   tb_extent e;
   st = tb__layout_extent(what, dtype, ndim, shape, strides, &e);
   if (st != TB_OK) return st;
-  tb_storage *s;
-  st = tb__storage_alloc(device, (uint64_t)e.nbytes, &s);
+  tb_tensor_t *t;
+  st = tb__tensor_make_owner(dtype, ndim, shape, strides, 0, 0, &t);
   if (st != TB_OK) return st;
-  st = tb__tensor_make(s, dtype, ndim, shape, strides, 0, 0, out);
-  tb__storage_release(s);
-  return st;
+  st = tb__storage_alloc_data(t->storage, device, (uint64_t)e.nbytes);
+  t->dl.data = t->storage->data;
+  t->dl.device = device;
+  return tb_hand_over(st, t, out);
 }
 
 TB_API tb_status tb_tensor_zeros(DLDataType dtype, int32_t ndim, const int64_t *shape,
