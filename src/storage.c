@@ -3,8 +3,19 @@
 
 void tb__storage_init(tb_storage *s, const tb_allocator *allocator, void *block,
                       size_t block_size) {
-  *s = (tb_storage){.allocator = *allocator, .block = block, .block_size = block_size};
+  /* Field by field: a compound literal zeroes the record with `rep stos`,
+   * which costs more than the rest of a construction. */
   atomic_init(&s->refcount, 1);
+  s->data = NULL;
+  s->nbytes = 0;
+  s->device = (DLDevice){kDLCPU, 0};
+  s->deleter = NULL;
+  s->deleter_data = NULL;
+  s->deleter_ctx = NULL;
+  s->backend = NULL;
+  s->allocator = *allocator;
+  s->block = block;
+  s->block_size = block_size;
 }
 
 tb_status tb__storage_alloc_data(tb_storage *s, DLDevice device, uint64_t nbytes) {

@@ -68,62 +68,68 @@ tb_status tb__layout_extent(const char *what, DLDataType dtype, int32_t ndim,
   if (ndim > 0 && strides == NULL) {
     return tb__fail(TB_ERR_INVALID, "%s: strides is NULL but ndim = %d", what, (int)ndim);
   }
-  tb_extent e = {.numel = 1};
+  /* Local scalars, stored to *out field by field at the end: building a
+   * struct on the stack and copying it out costs a store-forwarding stall on
+   * this hot path (every from_array and DLPack import). */
+  int64_t numel = 1;
   for (int32_t d = 0; d < ndim; d++) {
     if (shape[d] < 0) {
       return tb__fail(TB_ERR_INVALID, "%s: shape[%d] = %" PRId64 " is negative", what, (int)d,
                       shape[d]);
     }
-    if (tb__mul_overflows(e.numel, shape[d], &e.numel)) {
+    if (tb__mul_overflows(numel, shape[d], &numel)) {
       return tb__fail(TB_ERR_OVERFLOW, "%s: element count overflows int64 at shape[%d] = %" PRId64,
                       what, (int)d, shape[d]);
     }
   }
+  int64_t nbytes, min_offset = 0, max_offset = 0, low_byte = 0, high_byte = 0;
   if (info->itemsize == 0) {
     st = tb_check_packed_layout(what, info, ndim, shape, strides);
     if (st != TB_OK) return st;
     /* numel * bits cannot overflow when numel * 8 does not. */
     int64_t bits;
-    if (tb__mul_overflows(e.numel, (int64_t)info->bits, &bits)) {
+    if (tb__mul_overflows(numel, (int64_t)info->bits, &bits)) {
       return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes",
-                      what, e.numel, info->name);
+                      what, numel, info->name);
     }
-    e.nbytes = (bits + 7) / 8;
-    e.max_offset = e.numel > 0 ? e.numel - 1 : 0;
-    e.high_byte = e.nbytes;
-    *out = e;
-    return TB_OK;
-  }
-  const int64_t item = (int64_t)info->itemsize;
-  if (tb__mul_overflows(e.numel, item, &e.nbytes)) {
-    return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes", what,
-                    e.numel, info->name);
-  }
-  if (e.numel == 0) {
-    *out = e;
-    return TB_OK;
-  }
-  for (int32_t d = 0; d < ndim; d++) {
-    int64_t reach;
-    if (tb__mul_overflows(shape[d] - 1, strides[d], &reach) ||
-        tb__add_overflows(reach < 0 ? e.min_offset : e.max_offset, reach,
-                          reach < 0 ? &e.min_offset : &e.max_offset)) {
-      return tb__fail(TB_ERR_OVERFLOW,
-                      "%s: offset of the last element overflows int64 at shape[%d] = %" PRId64
-                      ", strides[%d] = %" PRId64,
-                      what, (int)d, shape[d], (int)d, strides[d]);
+    nbytes = (bits + 7) / 8;
+    max_offset = numel > 0 ? numel - 1 : 0;
+    high_byte = nbytes;
+  } else {
+    const int64_t item = (int64_t)info->itemsize;
+    if (tb__mul_overflows(numel, item, &nbytes)) {
+      return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes",
+                      what, numel, info->name);
+    }
+    if (numel > 0) {
+      for (int32_t d = 0; d < ndim; d++) {
+        int64_t reach;
+        if (tb__mul_overflows(shape[d] - 1, strides[d], &reach) ||
+            tb__add_overflows(reach < 0 ? min_offset : max_offset, reach,
+                              reach < 0 ? &min_offset : &max_offset)) {
+          return tb__fail(TB_ERR_OVERFLOW,
+                          "%s: offset of the last element overflows int64 at shape[%d] = %" PRId64
+                          ", strides[%d] = %" PRId64,
+                          what, (int)d, shape[d], (int)d, strides[d]);
+        }
+      }
+      int64_t span;
+      if (tb__mul_overflows(min_offset, item, &low_byte) ||
+          tb__mul_overflows(max_offset, item, &high_byte) ||
+          tb__add_overflows(high_byte, item, &high_byte) ||
+          __builtin_sub_overflow(high_byte, low_byte, &span)) {
+        return tb__fail(TB_ERR_OVERFLOW,
+                        "%s: byte extent [%" PRId64 ", %" PRId64 "] elements of %s overflows int64",
+                        what, min_offset, max_offset, info->name);
+      }
     }
   }
-  int64_t span;
-  if (tb__mul_overflows(e.min_offset, item, &e.low_byte) ||
-      tb__mul_overflows(e.max_offset, item, &e.high_byte) ||
-      tb__add_overflows(e.high_byte, item, &e.high_byte) ||
-      __builtin_sub_overflow(e.high_byte, e.low_byte, &span)) {
-    return tb__fail(TB_ERR_OVERFLOW,
-                    "%s: byte extent [%" PRId64 ", %" PRId64 "] elements of %s overflows int64",
-                    what, e.min_offset, e.max_offset, info->name);
-  }
-  *out = e;
+  out->numel = numel;
+  out->nbytes = nbytes;
+  out->min_offset = min_offset;
+  out->max_offset = max_offset;
+  out->low_byte = low_byte;
+  out->high_byte = high_byte;
   return TB_OK;
 }
 
