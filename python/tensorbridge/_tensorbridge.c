@@ -1374,38 +1374,57 @@ static const tbpy_exchange_api *exchange_api_of(PyTypeObject *type) {
 }
 
 /*
- * Static (C) types whose __dlpack__ refused max_version with a TypeError
- * (NumPy 1.x): asked for a legacy capsule directly next time, which saves
- * raising and clearing that TypeError on every call. Only static types: their
- * methods cannot change, while a Python class may forward to producers of
- * either kind. An entry holds the type's version tag, which changes if the
- * type is modified and is never reused by another type.
+ * What from_dlpack needs to know of a producer's type, cached per type so
+ * that a call on a known type makes no attribute lookup. An entry is keyed
+ * by the type and its version tag: CPython gives a type a new tag whenever
+ * the type or a base is modified and never reuses a tag, so a matching entry
+ * describes the type as it is now, and its borrowed `dlpack` is still held
+ * by the type (CPython's own method cache relies on the same rule).
  */
-#define TBPY_LEGACY_CACHE 8
-static struct {
+typedef struct producer_info {
   PyTypeObject *type;
-  unsigned int version_tag;
-} legacy_types[TBPY_LEGACY_CACHE];
-static unsigned legacy_next;
+  unsigned int version_tag;          /* 0: not cacheable (no tag) */
+  const tbpy_exchange_api *exchange; /* the type's exchange table, or NULL */
+  PyObject *dlpack;                  /* the type's __dlpack__ (borrowed), or NULL */
+  /* __dlpack__ refused max_version with a TypeError (NumPy 1.x): ask for a
+   * legacy capsule directly, which saves raising and clearing that error on
+   * every call. Set only for static (C) types, whose methods cannot change;
+   * a Python class may forward to producers of either kind. */
+  bool legacy;
+} producer_info;
 
-static bool legacy_type_known(PyTypeObject *type) {
-  if (!PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) return false;
-  for (int i = 0; i < TBPY_LEGACY_CACHE; i++) {
-    if (legacy_types[i].type == type && legacy_types[i].version_tag == type->tp_version_tag) {
-      return true;
-    }
+#define TBPY_PRODUCER_CACHE 8
+static producer_info producer_cache[TBPY_PRODUCER_CACHE];
+static unsigned producer_next;
+
+static producer_info *producer_cached(PyTypeObject *type) {
+  if (type->tp_version_tag == 0) return NULL;
+  for (int i = 0; i < TBPY_PRODUCER_CACHE; i++) {
+    producer_info *e = &producer_cache[i];
+    if (e->type == type && e->version_tag == type->tp_version_tag) return e;
   }
-  return false;
+  return NULL;
 }
 
-static void legacy_type_remember(PyTypeObject *type) {
-  if (PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE) ||
-      !PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+/* Fills *out for type (a copy: calling the producer may change the cache). */
+static void producer_of(PyTypeObject *type, producer_info *out) {
+  const producer_info *e = producer_cached(type);
+  if (e != NULL) {
+    *out = *e;
     return;
   }
-  unsigned i = legacy_next++ % TBPY_LEGACY_CACHE;
-  legacy_types[i].type = type;
-  legacy_types[i].version_tag = type->tp_version_tag;
+  *out = (producer_info){.type = type};
+  out->exchange = exchange_api_of(type);
+  out->dlpack = tbpy_type_attr(type, s_dlpack);
+  /* Read after the lookups, which assign a tag to a type that had none. */
+  out->version_tag = type->tp_version_tag;
+  if (out->version_tag != 0) producer_cache[producer_next++ % TBPY_PRODUCER_CACHE] = *out;
+}
+
+static void producer_mark_legacy(PyTypeObject *type) {
+  if (PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE)) return;
+  producer_info *e = producer_cached(type);
+  if (e != NULL) e->legacy = true;
 }
 
 /* from_dlpack(x, /, *, device=None, copy=None) */
@@ -1424,16 +1443,18 @@ static PyObject *tbpy_from_dlpack(PyObject *module, PyObject *const *args, Py_ss
   }
   if (copy_mode_from_py(a[2], &req.copy) < 0) return NULL;
 
+  producer_info producer;
+  producer_of(Py_TYPE(obj), &producer);
+
   /* 1. The producer's C exchange table: no capsule, no method call. */
-  const tbpy_exchange_api *api = exchange_api_of(Py_TYPE(obj));
-  if (api != NULL) return import_exchange(obj, api, &req);
+  if (producer.exchange != NULL) return import_exchange(obj, producer.exchange, &req);
 
   /* 2. A bare capsule (the old to_dlpack() style). */
   if (PyCapsule_CheckExact(obj)) return import_capsule(obj, &req);
 
   /* 3. __dlpack__: versioned first, legacy when the producer is too old to
    *    take max_version. */
-  PyObject *method = tbpy_type_attr(Py_TYPE(obj), s_dlpack);
+  PyObject *method = producer.dlpack;
   if (method != NULL) {
     PyObject *stack[5] = {NULL, obj, s_max_version_value, NULL, NULL};
     Py_ssize_t nkw = 1;
@@ -1450,7 +1471,7 @@ static PyObject *tbpy_from_dlpack(PyObject *module, PyObject *const *args, Py_ss
       which |= 2;
     }
     PyObject *capsule;
-    if (legacy_type_known(Py_TYPE(obj))) {
+    if (producer.legacy) {
       capsule = PyObject_CallMethodNoArgs(obj, s_dlpack);
     } else {
       if (Py_IS_TYPE(method, &PyMethodDescr_Type) || PyFunction_Check(method)) {
@@ -1467,7 +1488,7 @@ static PyObject *tbpy_from_dlpack(PyObject *module, PyObject *const *args, Py_ss
       if (capsule == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
         PyErr_Clear();
         capsule = PyObject_CallMethodNoArgs(obj, s_dlpack);
-        if (capsule != NULL && PyCapsule_CheckExact(capsule)) legacy_type_remember(Py_TYPE(obj));
+        if (capsule != NULL && PyCapsule_CheckExact(capsule)) producer_mark_legacy(Py_TYPE(obj));
       }
     }
     Py_XDECREF(dl_device);

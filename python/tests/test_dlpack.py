@@ -182,6 +182,43 @@ def test_import_legacy_after_type_error(collect):
     assert p.deleted == 1
 
 
+def test_a_changed_producer_class_is_seen_on_the_next_call(collect):
+    """from_dlpack remembers what it found on a producer's type (exchange table,
+    __dlpack__, legacy or not); changing the class must be noticed at once."""
+
+    class Changing(Producer):
+        pass
+
+    p = Changing([1.0, 2.0])
+    assert tb.from_dlpack(p).tolist() == [1.0, 2.0]  # versioned, now remembered
+    assert p.calls[-1]["max_version"] == (1, 3)
+
+    # Legacy-only __dlpack__ put on the class: asked without max_version.
+    def legacy_dlpack(self, *, stream=None):
+        self.calls.append(dict(stream=stream))
+        self.versioned, self.name = False, "dltensor"
+        return self.capsule()
+
+    Changing.__dlpack__ = legacy_dlpack
+    assert tb.from_dlpack(p).tolist() == [1.0, 2.0]
+    assert p.calls[-1] == dict(stream=None)
+
+    # No __dlpack__ at all (nor a buffer): a TypeError, not a stale method.
+    del Changing.__dlpack__
+    Producer_dlpack = Producer.__dlpack__
+    try:
+        del Producer.__dlpack__
+        with pytest.raises(TypeError, match="neither DLPack"):
+            tb.from_dlpack(p)
+    finally:
+        Producer.__dlpack__ = Producer_dlpack
+    p.versioned, p.name = True, "dltensor_versioned"
+    assert tb.from_dlpack(p).tolist() == [1.0, 2.0]  # the base's method again
+    assert p.calls[-1]["max_version"] == (1, 3)
+    collect()
+    assert p.deleted == 3  # one per import that succeeded
+
+
 def test_import_honours_read_only_and_is_copied_flags(collect):
     p = Producer(flags=DLPACK_FLAG_READ_ONLY)
     t = tb.from_dlpack(p)
