@@ -10,7 +10,8 @@ tensor of that framework:
 and, with a tensorbridge.Tensor t as the producer:
     tensorbridge.from_dlpack(t)     vs   framework.from_dlpack(t)
 The time of one call is the best of R runs of N calls, divided by N, the two
-sides timed in alternation; the ratio is tensorbridge's time over the
+sides timed in alternation (many short runs: on a shared machine the best of
+them is the figure least disturbed by other load); the ratio is tensorbridge's time over the
 framework's (below 1: tensorbridge is faster).
 Each imported tensor is dropped right away, so the cost includes the release.
 """
@@ -69,8 +70,8 @@ def cases():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--number", type=int, default=20000, help="calls per run")
-    parser.add_argument("--repeat", type=int, default=7, help="runs; the best counts")
+    parser.add_argument("--number", type=int, default=5000, help="calls per run")
+    parser.add_argument("--repeat", type=int, default=50, help="runs; the best counts")
     args = parser.parse_args()
     rows = cases()
     if not rows:
