@@ -43,18 +43,23 @@
 #define PyFloat_Unpack2 _PyFloat_Unpack2
 #endif
 
-/* An attribute of a type (through its MRO) as a borrowed reference, or NULL
- * without an exception when it has none. Cheap: the lookup is cached. */
+/* An attribute found on a type through its MRO, as the type holds it (no
+ * descriptor is called, the metaclass is not consulted): a new reference, or
+ * NULL without an exception when the type has none. */
 static PyObject *tbpy_type_attr(PyTypeObject *type, PyObject *name) {
-#if PY_VERSION_HEX < 0x030E0000
-  return _PyType_Lookup(type, name);
+#if PY_VERSION_HEX >= 0x030D0000
+  return _PyType_LookupRef(type, name);
 #else
-  PyObject *v = NULL;
-  if (PyObject_GetOptionalAttr((PyObject *)type, name, &v) < 0) PyErr_Clear();
-  Py_XDECREF(v); /* the type keeps it alive */
+  PyObject *v = _PyType_Lookup(type, name);
+  Py_XINCREF(v);
   return v;
 #endif
 }
+
+/* Whether type->tp_version_tag currently identifies the type's contents. On
+ * the versions this package supports (3.10 on), modifying a type or a base
+ * sets the tag to 0 until a lookup assigns a fresh one, never reused. */
+static bool tbpy_version_tag_valid(PyTypeObject *type) { return type->tp_version_tag != 0; }
 
 /* ------------------------------------------------------------------------ */
 /* The DLPack 1.3 C exchange table. Declared here: the system's dlpack.h     */
@@ -1354,38 +1359,20 @@ static PyObject *import_buffer(PyObject *obj, const import_request *req) {
   return tensor_wrap(t);
 }
 
-/* A producer's exchange table, or NULL (no exception) when its type has none
- * or only one of another major version. */
-static const tbpy_exchange_api *exchange_api_of(PyTypeObject *type) {
-  const tbpy_exchange_header *h = NULL;
-  PyObject *attr = tbpy_type_attr(type, s_exchange_capsule);
-  if (attr != NULL && PyCapsule_CheckExact(attr)) {
-    h = PyCapsule_GetPointer(attr, kCapsuleExchange);
-    if (h == NULL) PyErr_Clear();
-  } else {
-    attr = tbpy_type_attr(type, s_exchange_int);
-    if (attr != NULL && PyLong_Check(attr)) {
-      h = PyLong_AsVoidPtr(attr);
-      if (h == NULL) PyErr_Clear();
-    }
-  }
-  while (h != NULL && h->version.major != TB_DLPACK_MAJOR) h = h->prev_api;
-  return (const tbpy_exchange_api *)h;
-}
-
 /*
  * What from_dlpack needs to know of a producer's type, cached per type so
- * that a call on a known type makes no attribute lookup. An entry is keyed
- * by the type and its version tag: CPython gives a type a new tag whenever
- * the type or a base is modified and never reuses a tag, so a matching entry
- * describes the type as it is now, and its borrowed `dlpack` is still held
- * by the type (CPython's own method cache relies on the same rule).
+ * that a call on a known type makes no attribute lookup. A cache entry holds
+ * strong references to the type and to the attributes it found, and is valid
+ * while the type's version tag is the one recorded: CPython gives a modified
+ * type (or a type whose base was modified) a new tag, and a held type cannot
+ * be freed and its address reused.
  */
 typedef struct producer_info {
   PyTypeObject *type;
-  unsigned int version_tag;          /* 0: not cacheable (no tag) */
+  unsigned int version_tag;
+  PyObject *exchange_attr;           /* what `exchange` was read from, or NULL */
   const tbpy_exchange_api *exchange; /* the type's exchange table, or NULL */
-  PyObject *dlpack;                  /* the type's __dlpack__ (borrowed), or NULL */
+  PyObject *dlpack;                  /* the type's __dlpack__, or NULL */
   /* __dlpack__ refused max_version with a TypeError (NumPy 1.x): ask for a
    * legacy capsule directly, which saves raising and clearing that error on
    * every call. Set only for static (C) types, whose methods cannot change;
@@ -1393,12 +1380,53 @@ typedef struct producer_info {
   bool legacy;
 } producer_info;
 
+/* The exchange table behind a type attribute (a capsule, DLPack 1.3, or an
+ * int address, 1.2), or NULL (no exception) for anything else or a table of
+ * another major version. */
+static const tbpy_exchange_api *exchange_api_from(PyObject *attr) {
+  const tbpy_exchange_header *h = NULL;
+  if (attr != NULL && PyCapsule_CheckExact(attr)) {
+    h = PyCapsule_GetPointer(attr, kCapsuleExchange);
+  } else if (attr != NULL && PyLong_Check(attr)) {
+    h = PyLong_AsVoidPtr(attr);
+  }
+  if (h == NULL) PyErr_Clear();
+  while (h != NULL && h->version.major != TB_DLPACK_MAJOR) h = h->prev_api;
+  return (const tbpy_exchange_api *)h;
+}
+
+/* Looks type up into *out, every reference in it new. */
+static void producer_lookup(PyTypeObject *type, producer_info *out) {
+  *out = (producer_info){.type = type};
+  Py_INCREF(type);
+  out->exchange_attr = tbpy_type_attr(type, s_exchange_capsule);
+  if (out->exchange_attr == NULL || !PyCapsule_CheckExact(out->exchange_attr)) {
+    Py_XDECREF(out->exchange_attr);
+    out->exchange_attr = tbpy_type_attr(type, s_exchange_int);
+  }
+  out->exchange = exchange_api_from(out->exchange_attr);
+  out->dlpack = tbpy_type_attr(type, s_dlpack);
+  /* Read after the lookups, which give a type without a valid tag one. */
+  out->version_tag = tbpy_version_tag_valid(type) ? type->tp_version_tag : 0;
+}
+
+/* Drops the references an entry (or a fresh lookup) holds. */
+static void producer_clear(producer_info *p) {
+  PyTypeObject *type = p->type;
+  PyObject *exchange_attr = p->exchange_attr, *dlpack = p->dlpack;
+  *p = (producer_info){0};
+  /* Last: releasing may run arbitrary code, which may use the cache. */
+  Py_XDECREF(dlpack);
+  Py_XDECREF(exchange_attr);
+  Py_XDECREF((PyObject *)type);
+}
+
 #define TBPY_PRODUCER_CACHE 8
 static producer_info producer_cache[TBPY_PRODUCER_CACHE];
 static unsigned producer_next;
 
 static producer_info *producer_cached(PyTypeObject *type) {
-  if (type->tp_version_tag == 0) return NULL;
+  if (!tbpy_version_tag_valid(type)) return NULL;
   for (int i = 0; i < TBPY_PRODUCER_CACHE; i++) {
     producer_info *e = &producer_cache[i];
     if (e->type == type && e->version_tag == type->tp_version_tag) return e;
@@ -1406,25 +1434,123 @@ static producer_info *producer_cached(PyTypeObject *type) {
   return NULL;
 }
 
-/* Fills *out for type (a copy: calling the producer may change the cache). */
+/*
+ * Fills *out for the type of a live object, for one from_dlpack call. Only
+ * out->dlpack is a strong reference (released by the caller): calling it may
+ * change the class or the cache. The rest is borrowed from the type, which
+ * the object keeps alive; the exchange table is used without calling Python.
+ */
 static void producer_of(PyTypeObject *type, producer_info *out) {
   const producer_info *e = producer_cached(type);
   if (e != NULL) {
     *out = *e;
+    Py_XINCREF(out->dlpack);
     return;
   }
-  *out = (producer_info){.type = type};
-  out->exchange = exchange_api_of(type);
-  out->dlpack = tbpy_type_attr(type, s_dlpack);
-  /* Read after the lookups, which assign a tag to a type that had none. */
-  out->version_tag = type->tp_version_tag;
-  if (out->version_tag != 0) producer_cache[producer_next++ % TBPY_PRODUCER_CACHE] = *out;
+  producer_info found;
+  producer_lookup(type, &found);
+  *out = found;
+  Py_XINCREF(out->dlpack);
+  if (found.version_tag == 0) {
+    producer_clear(&found);
+    return;
+  }
+  producer_info *slot = &producer_cache[producer_next++ % TBPY_PRODUCER_CACHE];
+  producer_info old = *slot;
+  *slot = found; /* the entry takes found's references */
+  producer_clear(&old);
 }
 
 static void producer_mark_legacy(PyTypeObject *type) {
   if (PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE)) return;
   producer_info *e = producer_cached(type);
   if (e != NULL) e->legacy = true;
+}
+
+/* The body of from_dlpack for a producer whose type is described by *p;
+ * copy_arg is the caller's `copy` argument (NULL or None: not given). */
+static PyObject *import_from(PyObject *obj, const producer_info *p, const import_request *req,
+                             PyObject *copy_arg) {
+  /* 1. The producer's C exchange table: no capsule, no method call. */
+  if (p->exchange != NULL) return import_exchange(obj, p->exchange, req);
+
+  /* 2. A bare capsule (the old to_dlpack() style). */
+  if (PyCapsule_CheckExact(obj)) return import_capsule(obj, req);
+
+  /* 3. __dlpack__: versioned first, legacy when the producer is too old to
+   *    take max_version. */
+  PyObject *method = p->dlpack;
+  if (method != NULL) {
+    PyObject *stack[5] = {NULL, obj, s_max_version_value, NULL, NULL};
+    Py_ssize_t nkw = 1;
+    int which = 0;
+    PyObject *dl_device = NULL;
+    if (req->device != NULL) {
+      dl_device = Py_BuildValue("(ii)", (int)req->device->device_type, (int)req->device->device_id);
+      if (dl_device == NULL) return NULL;
+      stack[1 + 1 + nkw++] = dl_device;
+      which |= 1;
+    }
+    if (copy_arg != NULL && copy_arg != Py_None) {
+      stack[1 + 1 + nkw++] = copy_arg;
+      which |= 2;
+    }
+    PyObject *capsule;
+    if (p->legacy) {
+      capsule = PyObject_CallMethodNoArgs(obj, s_dlpack);
+    } else {
+      if (Py_IS_TYPE(method, &PyMethodDescr_Type) || PyFunction_Check(method)) {
+        /* A C method or a Python function on the type: call it with obj as
+         * self, without a second attribute lookup. */
+        capsule = PyObject_Vectorcall(method, stack + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                      s_kwnames[which]);
+      } else {
+        capsule = PyObject_VectorcallMethod(s_dlpack, stack + 1,
+                                            1 | PY_VECTORCALL_ARGUMENTS_OFFSET, s_kwnames[which]);
+      }
+      if (capsule == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear();
+        capsule = PyObject_CallMethodNoArgs(obj, s_dlpack);
+        if (capsule != NULL && PyCapsule_CheckExact(capsule)) producer_mark_legacy(Py_TYPE(obj));
+      }
+    }
+    Py_XDECREF(dl_device);
+    if (capsule == NULL) {
+      /* NumPy 1.x refuses to export read-only arrays over DLPack; their
+       * buffer is still shareable, read-only. */
+      if (PyErr_ExceptionMatches(PyExc_BufferError) && PyObject_CheckBuffer(obj)) {
+        PyErr_Clear();
+        return import_buffer(obj, req);
+      }
+      return NULL;
+    }
+    if (!PyCapsule_CheckExact(capsule)) {
+      PyErr_Format(PyExc_TypeError, "from_dlpack: %.100s.__dlpack__() returned %.100s, not a capsule",
+                   Py_TYPE(obj)->tp_name, Py_TYPE(capsule)->tp_name);
+      Py_DECREF(capsule);
+      return NULL;
+    }
+    PyObject *r = import_capsule(capsule, req);
+    if (r == NULL) {
+      /* The producer's capsule destructor runs now, maybe in Python code:
+       * keep the import's exception out of its way. */
+      PyObject *type, *value, *traceback;
+      PyErr_Fetch(&type, &value, &traceback);
+      Py_DECREF(capsule);
+      PyErr_Restore(type, value, traceback);
+      return NULL;
+    }
+    Py_DECREF(capsule);
+    return r;
+  }
+
+  /* 4. The buffer protocol. */
+  if (PyObject_CheckBuffer(obj)) return import_buffer(obj, req);
+
+  PyErr_Format(PyExc_TypeError,
+               "from_dlpack: %.100s supports neither DLPack (__dlpack__) nor the buffer protocol",
+               Py_TYPE(obj)->tp_name);
+  return NULL;
 }
 
 /* from_dlpack(x, /, *, device=None, copy=None) */
@@ -1445,88 +1571,16 @@ static PyObject *tbpy_from_dlpack(PyObject *module, PyObject *const *args, Py_ss
 
   producer_info producer;
   producer_of(Py_TYPE(obj), &producer);
-
-  /* 1. The producer's C exchange table: no capsule, no method call. */
-  if (producer.exchange != NULL) return import_exchange(obj, producer.exchange, &req);
-
-  /* 2. A bare capsule (the old to_dlpack() style). */
-  if (PyCapsule_CheckExact(obj)) return import_capsule(obj, &req);
-
-  /* 3. __dlpack__: versioned first, legacy when the producer is too old to
-   *    take max_version. */
-  PyObject *method = producer.dlpack;
-  if (method != NULL) {
-    PyObject *stack[5] = {NULL, obj, s_max_version_value, NULL, NULL};
-    Py_ssize_t nkw = 1;
-    int which = 0;
-    PyObject *dl_device = NULL;
-    if (req.device != NULL) {
-      dl_device = Py_BuildValue("(ii)", (int)device.device_type, (int)device.device_id);
-      if (dl_device == NULL) return NULL;
-      stack[1 + 1 + nkw++] = dl_device;
-      which |= 1;
-    }
-    if (a[2] != NULL && a[2] != Py_None) {
-      stack[1 + 1 + nkw++] = a[2];
-      which |= 2;
-    }
-    PyObject *capsule;
-    if (producer.legacy) {
-      capsule = PyObject_CallMethodNoArgs(obj, s_dlpack);
-    } else {
-      if (Py_IS_TYPE(method, &PyMethodDescr_Type) || PyFunction_Check(method)) {
-        /* A C method or a Python function on the type: call it with obj as
-         * self, without a second attribute lookup. */
-        Py_INCREF(method);
-        capsule = PyObject_Vectorcall(method, stack + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                      s_kwnames[which]);
-        Py_DECREF(method);
-      } else {
-        capsule = PyObject_VectorcallMethod(s_dlpack, stack + 1,
-                                            1 | PY_VECTORCALL_ARGUMENTS_OFFSET, s_kwnames[which]);
-      }
-      if (capsule == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
-        PyErr_Clear();
-        capsule = PyObject_CallMethodNoArgs(obj, s_dlpack);
-        if (capsule != NULL && PyCapsule_CheckExact(capsule)) producer_mark_legacy(Py_TYPE(obj));
-      }
-    }
-    Py_XDECREF(dl_device);
-    if (capsule == NULL) {
-      /* NumPy 1.x refuses to export read-only arrays over DLPack; their
-       * buffer is still shareable, read-only. */
-      if (PyErr_ExceptionMatches(PyExc_BufferError) && PyObject_CheckBuffer(obj)) {
-        PyErr_Clear();
-        return import_buffer(obj, &req);
-      }
-      return NULL;
-    }
-    if (!PyCapsule_CheckExact(capsule)) {
-      PyErr_Format(PyExc_TypeError, "from_dlpack: %.100s.__dlpack__() returned %.100s, not a capsule",
-                   Py_TYPE(obj)->tp_name, Py_TYPE(capsule)->tp_name);
-      Py_DECREF(capsule);
-      return NULL;
-    }
-    PyObject *r = import_capsule(capsule, &req);
-    if (r == NULL) {
-      /* The producer's capsule destructor runs now, maybe in Python code:
-       * keep the import's exception out of its way. */
-      PyObject *type, *value, *traceback;
-      PyErr_Fetch(&type, &value, &traceback);
-      Py_DECREF(capsule);
-      PyErr_Restore(type, value, traceback);
-      return NULL;
-    }
-    Py_DECREF(capsule);
+  PyObject *r = import_from(obj, &producer, &req, a[2]);
+  if (r != NULL || producer.dlpack == NULL) {
+    Py_XDECREF(producer.dlpack);
     return r;
   }
-
-  /* 4. The buffer protocol. */
-  if (PyObject_CheckBuffer(obj)) return import_buffer(obj, &req);
-
-  PyErr_Format(PyExc_TypeError,
-               "from_dlpack: %.100s supports neither DLPack (__dlpack__) nor the buffer protocol",
-               Py_TYPE(obj)->tp_name);
+  /* Dropping the method may run code: keep the exception out of its way. */
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  Py_DECREF(producer.dlpack);
+  PyErr_Restore(type, value, traceback);
   return NULL;
 }
 
@@ -1746,7 +1800,9 @@ static PyObject *Tensor_sq_item(PyObject *self, Py_ssize_t i) {
 /* Anything from_dlpack or tensorbridge.tensor() accepts, as a Tensor. */
 static PyObject *as_tensor(PyObject *value) {
   if (Tensor_Check(value)) return Py_NewRef(value);
-  if (tbpy_type_attr(Py_TYPE(value), s_dlpack) != NULL || PyObject_CheckBuffer(value)) {
+  PyObject *dlpack = tbpy_type_attr(Py_TYPE(value), s_dlpack);
+  Py_XDECREF(dlpack); /* only its presence matters */
+  if (dlpack != NULL || PyObject_CheckBuffer(value)) {
     PyObject *args[1] = {value};
     return tbpy_from_dlpack(NULL, args, 1, NULL);
   }

@@ -318,7 +318,7 @@ static void tb_opencl_free(const tb_device_vtable *self, int32_t device_id, void
 
 static tb_status tb_cl_write(tb_cl_device *d, cl_mem dst, uint64_t offset, const void *src,
                              uint64_t nbytes, void *stream) {
-  cl_command_queue q;
+  cl_command_queue q = NULL; /* set when tb_cl_queue_for succeeds; gcc -O3 cannot tell */
   bool temporary;
   tb_status st = tb_cl_queue_for(d, dst, stream, &q, &temporary);
   if (st != TB_OK) return st;
@@ -334,7 +334,7 @@ static tb_status tb_cl_write(tb_cl_device *d, cl_mem dst, uint64_t offset, const
 
 static tb_status tb_cl_read(tb_cl_device *d, void *dst, cl_mem src, uint64_t offset,
                             uint64_t nbytes, void *stream) {
-  cl_command_queue q;
+  cl_command_queue q = NULL; /* set when tb_cl_queue_for succeeds; gcc -O3 cannot tell */
   bool temporary;
   tb_status st = tb_cl_queue_for(d, src, stream, &q, &temporary);
   if (st != TB_OK) return st;
@@ -405,7 +405,7 @@ static tb_status tb_opencl_copy_bytes(const tb_device_vtable *self, void *dst, u
   if (dc != sc) {
     return tb_cl_bounce(dd, tb_cl_mem(dst), dst_offset, sd, tb_cl_mem(src), src_offset, nbytes);
   }
-  cl_command_queue q;
+  cl_command_queue q = NULL; /* set when tb_cl_queue_for succeeds; gcc -O3 cannot tell */
   bool temporary;
   if ((st = tb_cl_queue_for(dd, tb_cl_mem(dst), stream, &q, &temporary)) != TB_OK) return st;
   cl_int err = CL.EnqueueCopyBuffer(q, tb_cl_mem(src), tb_cl_mem(dst), (size_t)src_offset,
