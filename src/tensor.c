@@ -179,7 +179,10 @@ tb_status tb__tensor_make(tb_storage *storage, DLDataType dtype, int32_t ndim,
 tb_status tb__tensor_make_owner(DLDataType dtype, int32_t ndim, const int64_t *shape,
                                 const int64_t *strides, uint64_t byte_offset, uint32_t flags,
                                 tb_tensor_t **out) {
-  /* [header | dims | storage record]; ndim <= TB_MAX_NDIM keeps it small. */
+  /* [header | dims | storage record]; ndim <= TB_MAX_NDIM keeps it small.
+   * The block is aligned for the header, hence for the record too: */
+  _Static_assert(_Alignof(tb_storage) <= _Alignof(tb_tensor_t),
+                 "the storage record needs no more alignment than the header");
   const size_t align = _Alignof(tb_storage);
   const size_t at = (tb_header_size(ndim) + align - 1) & ~(align - 1);
   const size_t size = at + sizeof(tb_storage);
