@@ -194,6 +194,46 @@ static void objects_free_through_the_allocator_that_made_them(void **state) {
   assert_int_equal(a.live_bytes, 0);
 }
 
+/* A constructed tensor is one allocation (header, shape, strides and the
+ * storage record together); that block outlives the tensor while a view of
+ * it lives, and goes with the last view, in either release order. */
+static void a_tensor_is_one_allocation_that_its_views_keep(void **state) {
+  (void)state;
+  for (int base_first = 0; base_first <= 1; base_first++) {
+    int32_t buf[6] = {0};
+    counted c = {0};
+    test_allocator a;
+    test_allocator_install(&a, -1);
+    tb_tensor_t *t, *v;
+    assert_ok(tb_from_array(buf, 0, I32, 2, (int64_t[]){2, 3}, NULL, cpu(), 0, counting_deleter,
+                            &c, &t));
+    assert_int_equal(a.allocs, 1);
+    assert_ok(tb_tensor_transpose(t, 0, 1, &v));
+    assert_int_equal(a.allocs, 2); /* a view is one header */
+    tb_tensor_release(base_first ? t : v);
+    assert_int_equal(a.frees, base_first ? 0 : 1); /* the base's block stays with its storage */
+    assert_int_equal(c.calls, 0);
+    tb_tensor_release(base_first ? v : t);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(a.frees, 2);
+    assert_int_equal(a.live_bytes, 0); /* every free got the size its alloc asked for */
+    test_allocator_remove();
+  }
+  /* Library-owned memory: the block and the data, two allocations. */
+  test_allocator a;
+  test_allocator_install(&a, -1);
+  tb_tensor_t *t, *v;
+  assert_ok(tb_tensor_empty(I32, 2, (int64_t[]){2, 3}, cpu(), TB_ORDER_C, &t));
+  assert_int_equal(a.allocs, 2);
+  assert_ok(tb_tensor_select(t, 0, 1, &v));
+  tb_tensor_release(t);
+  assert_int_equal(a.frees, 0);
+  tb_tensor_release(v);
+  assert_int_equal(a.frees, 3);
+  assert_int_equal(a.live_bytes, 0);
+  test_allocator_remove();
+}
+
 static void set_allocator_rejects_missing_functions(void **state) {
   (void)state;
   tb_allocator bad = {NULL, NULL, NULL};
@@ -218,6 +258,7 @@ int main(void) {
                                       drop_base),
       cmocka_unit_test(every_allocation_goes_through_the_allocator),
       cmocka_unit_test(objects_free_through_the_allocator_that_made_them),
+      cmocka_unit_test(a_tensor_is_one_allocation_that_its_views_keep),
       cmocka_unit_test(set_allocator_rejects_missing_functions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
