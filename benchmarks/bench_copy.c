@@ -15,22 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "tensorbridge/tensorbridge.h"
+#include "bench.h"
 
 #define REPEATS 5
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void check(tb_status st, const char *what) {
-  if (st != TB_OK) {
-    fprintf(stderr, "%s: %s: %s\n", what, tb_status_name(st), tb_last_error());
-    exit(1);
-  }
-}
 
 typedef struct job {
   tb_tensor_t *dst;
@@ -40,9 +27,9 @@ typedef struct job {
 static double best_copy_into(job j) {
   double best = 1e30;
   for (int r = 0; r < REPEATS; r++) {
-    double t0 = now();
-    check(tb_tensor_copy_into(j.dst, j.src, 0), "copy_into");
-    double dt = now() - t0;
+    double t0 = bench_now();
+    bench_check(tb_tensor_copy_into(j.dst, j.src, 0), "copy_into");
+    double dt = bench_now() - t0;
     if (dt < best) best = dt;
   }
   return best;
@@ -51,9 +38,9 @@ static double best_copy_into(job j) {
 static double best_memcpy(void *dst, const void *src, size_t n) {
   double best = 1e30;
   for (int r = 0; r < REPEATS; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     memcpy(dst, src, n);
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     if (dt < best) best = dt;
   }
   return best;
@@ -71,10 +58,10 @@ static void run(int64_t n) {
   int64_t shape[2] = {n, n};
   tb_tensor_t *a, *b, *d64, *at;
   float one = 1.0f;
-  check(tb_tensor_full(f32, 2, shape, cpu, TB_ORDER_C, &one, f32, &a), "full");
-  check(tb_tensor_zeros(f32, 2, shape, cpu, TB_ORDER_C, &b), "zeros");
-  check(tb_tensor_full(f64, 2, shape, cpu, TB_ORDER_C, &one, f32, &d64), "full");
-  check(tb_tensor_transpose(a, 0, 1, &at), "transpose");
+  bench_check(tb_tensor_full(f32, 2, shape, cpu, TB_ORDER_C, &one, f32, &a), "full");
+  bench_check(tb_tensor_zeros(f32, 2, shape, cpu, TB_ORDER_C, &b), "zeros");
+  bench_check(tb_tensor_full(f64, 2, shape, cpu, TB_ORDER_C, &one, f32, &d64), "full");
+  bench_check(tb_tensor_transpose(a, 0, 1, &at), "transpose");
 
   size_t f32_bytes = (size_t)tb_tensor_nbytes(a);
   double memcpy_secs = best_memcpy(tb_tensor_data(b), tb_tensor_data(a), f32_bytes);

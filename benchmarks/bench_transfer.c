@@ -27,22 +27,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "tensorbridge/tensorbridge.h"
+#include "bench.h"
 
 #define REPEATS 7
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void check(tb_status st, const char *what) {
-  if (st != TB_OK) {
-    fprintf(stderr, "%s: %s: %s\n", what, tb_status_name(st), tb_last_error());
-    exit(1);
-  }
-}
 
 static void check_cuda(cudaError_t e, const char *what) {
   if (e != cudaSuccess) {
@@ -74,11 +61,11 @@ static void run_once(const op *o) {
   switch (o->kind) {
     case OP_MEMCPY: check_cuda(cudaMemcpy(o->dst, o->src, o->nbytes, o->dir), "cudaMemcpy"); break;
     case OP_COPY_INTO:
-      check(tb_tensor_copy_into(o->tdst, o->tsrc, 0), "tb_tensor_copy_into");
+      bench_check(tb_tensor_copy_into(o->tdst, o->tsrc, 0), "tb_tensor_copy_into");
       break;
     case OP_TO: {
       tb_tensor_t *t = NULL;
-      check(tb_tensor_to(o->tsrc, o->to_device, NULL, TB_ORDER_C, 0, &t), "tb_tensor_to");
+      bench_check(tb_tensor_to(o->tsrc, o->to_device, NULL, TB_ORDER_C, 0, &t), "tb_tensor_to");
       sync_device();
       tb_tensor_release(t);
       return;
@@ -92,9 +79,9 @@ static double best_time(const op *o) {
   run_once(o);
   double best = 1e30;
   for (int r = 0; r < REPEATS; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     run_once(o);
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     if (dt < best) best = dt;
   }
   return best;
@@ -110,7 +97,7 @@ static void report(const char *name, double bytes, double secs, double ref_secs)
 static tb_tensor_t *wrap(void *data, DLDataType dtype, int32_t ndim, const int64_t *shape,
                          DLDevice device) {
   tb_tensor_t *t = NULL;
-  check(tb_from_array(data, 0, dtype, ndim, shape, NULL, device, 0, NULL, NULL, &t), "from_array");
+  bench_check(tb_from_array(data, 0, dtype, ndim, shape, NULL, device, 0, NULL, NULL, &t), "from_array");
   return t;
 }
 
@@ -189,7 +176,7 @@ static void run(size_t mib) {
   while ((side * 2) * (side * 2) * 4 <= (int64_t)nbytes) side *= 2;
   int64_t sq[2] = {side, side}, nf = (int64_t)(nbytes / 4);
   tb_tensor_t *a = wrap(d0, f32, 2, sq, gpu), *at = NULL, *c = wrap(d1, f32, 2, sq, gpu);
-  check(tb_tensor_transpose(a, 0, 1, &at), "transpose");
+  bench_check(tb_tensor_transpose(a, 0, 1, &at), "transpose");
   double tbytes = 2.0 * (double)(side * side * 4);
   double ref_t = best_time(&(op){.kind = OP_MEMCPY,
                                  .dst = d1,

@@ -20,20 +20,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "tensorbridge/tensorbridge.h"
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void check(tb_status st, const char *what) {
-  if (st != TB_OK) {
-    fprintf(stderr, "%s: %s: %s\n", what, tb_status_name(st), tb_last_error());
-    exit(1);
-  }
-}
+#include "bench.h"
 
 static long deleted;
 static void count_delete(void *data, void *ctx) {
@@ -58,7 +45,7 @@ static void op_malloc(tb_tensor_t *base) {
 static void op_from_array(tb_tensor_t *base) {
   (void)base;
   tb_tensor_t *t;
-  check(tb_from_array(buffer, 0, tb_dtype(kDLFloat, 32), 2, shape, strides,
+  bench_check(tb_from_array(buffer, 0, tb_dtype(kDLFloat, 32), 2, shape, strides,
                       (DLDevice){kDLCPU, 0}, 0, count_delete, NULL, &t),
         "from_array");
   tb_tensor_release(t);
@@ -66,15 +53,15 @@ static void op_from_array(tb_tensor_t *base) {
 
 static void op_view(tb_tensor_t *base) {
   tb_tensor_t *t;
-  check(tb_tensor_transpose(base, 0, 1, &t), "transpose");
+  bench_check(tb_tensor_transpose(base, 0, 1, &t), "transpose");
   tb_tensor_release(t);
 }
 
 static void op_dlpack_trip(tb_tensor_t *base) {
   DLManagedTensorVersioned *m;
-  check(tb_to_dlpack_versioned(base, NULL, &m), "to_dlpack_versioned");
+  bench_check(tb_to_dlpack_versioned(base, NULL, &m), "to_dlpack_versioned");
   tb_tensor_t *t;
-  check(tb_from_dlpack_versioned(m, NULL, &t), "from_dlpack_versioned");
+  bench_check(tb_from_dlpack_versioned(m, NULL, &t), "from_dlpack_versioned");
   tb_tensor_release(t);
 }
 
@@ -82,9 +69,9 @@ static void op_dlpack_trip(tb_tensor_t *base) {
 static double best_ns(void (*op)(tb_tensor_t *), tb_tensor_t *base, long calls, int runs) {
   double best = 1e30;
   for (int r = 0; r < runs; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < calls; i++) op(base);
-    double dt = (now() - t0) / (double)calls;
+    double dt = (bench_now() - t0) / (double)calls;
     if (dt < best) best = dt;
   }
   return best * 1e9;
@@ -98,7 +85,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   tb_tensor_t *base;
-  check(tb_from_array(buffer, 0, tb_dtype(kDLFloat, 32), 2, shape, strides,
+  bench_check(tb_from_array(buffer, 0, tb_dtype(kDLFloat, 32), 2, shape, strides,
                       (DLDevice){kDLCPU, 0}, 0, NULL, NULL, &base),
         "from_array");
   static const struct {
