@@ -14,10 +14,18 @@
  *   - a shared import covers exactly the producer's elements, and a copy of
  *     it reads every element (under ASan) and gets the right bytes;
  *   - an import meets the options it was given;
- *   - re-exporting an import and importing that again gives the same tensor.
+ *   - re-exporting an import and importing that again gives the same tensor;
+ *   - a successful call leaves tb_last_error() untouched (a sentinel message
+ *     is planted before each call), and a failing one replaces it;
+ *   - memory is imported only for a device that is present: never CUDA
+ *     device memory without a CUDA device, never as host-accessible memory;
+ *   - an accepted tensor's reach, with every extent 0 read as 1, fits int64
+ *     (the library's reach invariant: views of empty tensors cannot
+ *     overflow).
  *
  * With -DTB_FUZZ_REPLAY a main() runs every file of the directories (or
- * files) named on the command line through the same entry point.
+ * files) named on the command line through the same entry point. Both hide
+ * the machine's GPUs and OpenCL platforms (see LLVMFuzzerInitialize).
  *
  * Input format: see decode() below, and fuzz/make_corpus.py which writes it.
  */
@@ -26,6 +34,7 @@
 /* tensorbridge.h before the system's dlpack.h: the include order that
  * tests/test_dlpack_abi.c does not compile. */
 #include <tensorbridge/tensorbridge.h>
+#include <tensorbridge/backend.h> /* tb_set_error, to plant the sentinel */
 #if defined(__has_include)
 #if __has_include(<dlpack/dlpack.h>)
 #include <dlpack/dlpack.h>
@@ -42,6 +51,81 @@
 __extension__ typedef __int128 wide;
 
 int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/*
+ * The machine's GPUs and OpenCL platforms are hidden from the process
+ * (before the library first asks for them), unless TB_FUZZ_REAL_DEVICES=1:
+ * the harness only ever hands the library host buffers or made-up handles,
+ * so a real device adds nothing but a driver to load (PoCL's LLVM leaks at
+ * exit under LeakSanitizer and trips valgrind inside ld.so) and results that
+ * differ from machine to machine. Hidden, every CUDA and OpenCL import of
+ * device memory takes the "no device is present" refusal.
+ *
+ * In their place, one made-up device of a handle type (Vulkan: data is a
+ * VkBuffer) and one of an address type (VPI) that no build serves: present,
+ * so that imports of them succeed, and touching nothing (alloc and copies
+ * answer TB_ERR_UNSUPPORTED, with a message as backends give one).
+ */
+static int32_t fake_count(const tb_device_vtable *self) {
+  (void)self;
+  return 1;
+}
+static tb_status fake_alloc(const tb_device_vtable *self, int32_t id, uint64_t nbytes,
+                            const tb_allocator *host, void **out) {
+  (void)self;
+  (void)id;
+  (void)nbytes;
+  (void)host;
+  (void)out;
+  return tb_set_error(TB_ERR_UNSUPPORTED, "fuzz fake device: no memory");
+}
+static void fake_free(const tb_device_vtable *self, int32_t id, void *ptr, uint64_t nbytes,
+                      const tb_allocator *host) {
+  (void)self;
+  (void)id;
+  (void)ptr;
+  (void)nbytes;
+  (void)host;
+}
+static tb_status fake_copy_bytes(const tb_device_vtable *self, void *dst, uint64_t dst_offset,
+                                 DLDevice dst_device, const void *src, uint64_t src_offset,
+                                 DLDevice src_device, uint64_t nbytes, void *stream) {
+  (void)self;
+  (void)dst;
+  (void)dst_offset;
+  (void)dst_device;
+  (void)src;
+  (void)src_offset;
+  (void)src_device;
+  (void)nbytes;
+  (void)stream;
+  return tb_set_error(TB_ERR_UNSUPPORTED, "fuzz fake device: no copies");
+}
+static const tb_device_vtable k_fake_handle = {
+    TB_BACKEND_ABI_VERSION, 7, "fuzz vulkan", NULL, fake_count, fake_alloc, fake_free,
+    fake_copy_bytes, NULL, NULL, NULL, NULL};
+static const tb_device_vtable k_fake_address = {
+    TB_BACKEND_ABI_VERSION, 9, "fuzz vpi", NULL, fake_count, fake_alloc, fake_free,
+    fake_copy_bytes, NULL, NULL, NULL, NULL};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  const char *real = getenv("TB_FUZZ_REAL_DEVICES");
+  if (real == NULL || strcmp(real, "1") != 0) {
+    (void)setenv("OCL_ICD_VENDORS", "/nonexistent/tb-fuzz", 1);
+    (void)setenv("OCL_ICD_FILENAMES", "", 1);
+    (void)setenv("CUDA_VISIBLE_DEVICES", "", 1);
+  }
+  if (tb_register_backend(&k_fake_handle) != TB_OK ||
+      tb_register_backend(&k_fake_address) != TB_OK) {
+    fprintf(stderr, "fuzz_dlpack_import: registering the fake devices failed: %s\n",
+            tb_last_error());
+    abort();
+  }
+  return 0;
+}
 
 #define CHECK(cond, what)                                                               \
   do {                                                                                  \
@@ -50,6 +134,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size);
               __FILE__, __LINE__, #cond, (what), tb_last_error());                      \
       abort();                                                                          \
     }                                                                                   \
+  } while (0)
+
+/* The message planted before each call: a successful call must leave it, a
+ * failing one must replace it. */
+static const char k_sentinel[] = "fuzz_dlpack_import: sentinel";
+
+static void plant(void) { (void)tb_set_error(TB_ERR_INVALID, k_sentinel); }
+
+static bool untouched(void) { return strcmp(tb_last_error(), k_sentinel) == 0; }
+
+/* Runs a library call that returns a status with the sentinel planted, and
+ * checks the message rule on its result. */
+#define CALL(st, call)                                                                  \
+  do {                                                                                  \
+    plant();                                                                            \
+    (st) = (call);                                                                      \
+    CHECK((st) != TB_OK || untouched(), "a successful call leaves the message untouched"); \
+    CHECK((st) == TB_OK || !untouched(), "a failing call sets its own message");        \
   } while (0)
 
 /* ------------------------------------------------------------------------ */
@@ -266,6 +368,10 @@ typedef struct extent {
   wide prod_max1;  /* product of max(shape, 1), saturated */
   bool c_contig;   /* strides (or NULL) match C order where shape > 1 */
   wide lo, hi;     /* bytes [lo, hi) from the first element; 0, 0 when empty */
+  /* The reach with every extent 0 read as 1, in elements and bytes (bytes
+   * as elements for packed dtypes): what the library's views may compute,
+   * empty tensors included. */
+  wide vmin, vmax, vlo, vhi;
 } extent;
 
 static wide c_stride(const input *in, int32_t d) {
@@ -296,6 +402,16 @@ static void measure(const input *in, extent *e) {
     e->numel = sat_mul(e->numel, in->shape[d]);
     e->prod_max1 = sat_mul(e->prod_max1, in->shape[d] > 1 ? in->shape[d] : 1);
     if (in->shape[d] > 1 && stride_of(in, d) != c_stride(in, d)) e->c_contig = false;
+  }
+  if (e->shapes_ok) {
+    for (int32_t d = 0; d < nd; d++) {
+      wide reach = sat_mul(in->shape[d] > 0 ? in->shape[d] - 1 : 0, stride_of(in, d));
+      if (reach < 0) e->vmin = clamp(e->vmin + reach);
+      else e->vmax = clamp(e->vmax + reach);
+    }
+    wide item = e->itemsize > 0 ? e->itemsize : 1;
+    e->vlo = sat_mul(e->vmin, item);
+    e->vhi = sat_mul(e->vmax + 1, item);
   }
   if (!e->shapes_ok || e->numel <= 0 || e->bits == 0) return;
   if (e->itemsize == 0) {
@@ -350,6 +466,12 @@ static bool input_tame(const input *in, const extent *e, uintptr_t data, bool re
   /* The CPU is device 0; other ids name no device and are refused. */
   if (in->device.device_type == kDLCPU && in->device.device_id != 0) return false;
   if (e->prod_max1 * 16 > ((wide)1 << 62)) return false;
+  /* Strides whose reach overflows are refused, empty tensors included. */
+  if (e->vlo < -((wide)1 << 62) || e->vhi > ((wide)1 << 62)) return false;
+  /* Memory of a device that is not present is refused (host-accessible
+   * types are host memory and need none). */
+  int32_t type = (int32_t)in->device.device_type;
+  if (!device_is_host(type) && in->device.device_id >= tb_device_count(type)) return false;
   if (in->byte_offset > ((uint64_t)1 << 62)) return false;
   if (e->itemsize == 0 && !e->c_contig) return false;
   /* A handle has no address below it: byte_offset must cover the reach. */
@@ -365,6 +487,7 @@ static bool input_tame(const input *in, const extent *e, uintptr_t data, bool re
 /* ------------------------------------------------------------------------ */
 
 static int g_deleter_calls;
+static tb_status g_import_status; /* of the last input, for the replay's log */
 
 /* What the producer allocated; freed by its deleter (or by the harness when
  * the input has no deleter). */
@@ -472,7 +595,9 @@ static bool same_layout(const tb_tensor_t *a, const tb_tensor_t *b) {
 static void check_reexport(const tb_tensor_t *t) {
   const DLTensor *dl = tb_tensor_dltensor(t);
   DLManagedTensorVersioned *m = NULL;
-  CHECK(tb_to_dlpack_versioned(t, NULL, &m) == TB_OK, "re-export");
+  tb_status st;
+  CALL(st, tb_to_dlpack_versioned(t, NULL, &m));
+  CHECK(st == TB_OK, "re-export");
   CHECK(m->version.major == 1 && m->version.minor == 3, "exported version");
   uint64_t want_flags = tb_tensor_is_readonly(t) ? DLPACK_FLAG_BITMASK_READ_ONLY : 0;
   CHECK(m->flags == want_flags, "exported flags");
@@ -492,7 +617,8 @@ static void check_reexport(const tb_tensor_t *t) {
           "exported data at the first element");
   }
   tb_tensor_t *back = NULL;
-  CHECK(tb_from_dlpack_versioned(m, NULL, &back) == TB_OK, "re-import of an export");
+  CALL(st, tb_from_dlpack_versioned(m, NULL, &back));
+  CHECK(st == TB_OK, "re-import of an export");
   CHECK(same_layout(t, back), "re-import layout");
   CHECK(tb_tensor_is_readonly(t) == tb_tensor_is_readonly(back), "re-import read-only");
   if (tb_tensor_numel(t) > 0) {
@@ -504,7 +630,8 @@ static void check_reexport(const tb_tensor_t *t) {
 
   DLManagedTensor *l = NULL;
   tb_export_options allow = {.flags = TB_EXPORT_ALLOW_READONLY_LEGACY};
-  CHECK(tb_to_dlpack(t, &allow, &l) == TB_OK, "legacy re-export");
+  CALL(st, tb_to_dlpack(t, &allow, &l));
+  CHECK(st == TB_OK, "legacy re-export");
   l->deleter(l);
 }
 
@@ -513,7 +640,8 @@ static void check_reexport(const tb_tensor_t *t) {
 static void check_export_with(const tb_tensor_t *t, const tb_import_options *o) {
   tb_export_options eo = {.dtype = o->dtype, .layout = o->layout, .copy = o->copy};
   DLManagedTensorVersioned *m = NULL;
-  tb_status st = tb_to_dlpack_versioned(t, &eo, &m);
+  tb_status st;
+  CALL(st, tb_to_dlpack_versioned(t, &eo, &m));
   bool other_dtype = o->dtype != NULL && !tb_dtype_equal(*o->dtype, tb_tensor_dtype(t));
   bool other_layout = (o->layout == TB_LAYOUT_C && !tb_tensor_is_contiguous(t, TB_ORDER_C)) ||
                       (o->layout == TB_LAYOUT_F && !tb_tensor_is_contiguous(t, TB_ORDER_F));
@@ -535,7 +663,8 @@ static void check_export_with(const tb_tensor_t *t, const tb_import_options *o) 
     CHECK(!(m->flags & DLPACK_FLAG_BITMASK_READ_ONLY), "a copy is writable");
   }
   tb_tensor_t *back = NULL;
-  CHECK(tb_from_dlpack_versioned(m, NULL, &back) == TB_OK, "import of an export");
+  CALL(st, tb_from_dlpack_versioned(m, NULL, &back));
+  CHECK(st == TB_OK, "import of an export");
   if (o->layout == TB_LAYOUT_C) CHECK(tb_tensor_is_contiguous(back, TB_ORDER_C), "export C met");
   if (o->layout == TB_LAYOUT_F) CHECK(tb_tensor_is_contiguous(back, TB_ORDER_F), "export F met");
   tb_tensor_release(back);
@@ -627,7 +756,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     /* The borrowing import takes the same path without an owner: it must
      * agree with the owning one, and call nothing. */
     tb_tensor_t *b = NULL;
-    borrowed_st = tb_from_dltensor(&dl, 0, options ? &o : NULL, &b);
+    CALL(borrowed_st, tb_from_dltensor(&dl, 0, options ? &o : NULL, &b));
     CHECK((borrowed_st == TB_OK) == (b != NULL), "borrowed output iff success");
     tb_tensor_release(b);
     CHECK(g_deleter_calls == 0, "a borrowed import calls no deleter");
@@ -635,7 +764,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     CHECK(m != NULL, "malloc");
     *m = (DLManagedTensor){dl, p, in.no_deleter ? NULL : legacy_deleter};
     p->managed = m;
-    st = tb_from_dlpack(m, options ? &o : NULL, &t);
+    CALL(st, tb_from_dlpack(m, options ? &o : NULL, &t));
   } else if (in.major != TB_DLPACK_MAJOR) {
     /* Only the fields before `flags` exist: any other read is caught. */
     size_t stable = offsetof(DLManagedTensorVersioned, flags);
@@ -648,7 +777,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     memcpy(raw + offsetof(DLManagedTensorVersioned, manager_ctx), &ctx, sizeof ctx);
     memcpy(raw + offsetof(DLManagedTensorVersioned, deleter), &del, sizeof del);
     p->managed = raw;
-    st = tb_from_dlpack_versioned((DLManagedTensorVersioned *)(void *)raw, options ? &o : NULL, &t);
+    CALL(st, tb_from_dlpack_versioned((DLManagedTensorVersioned *)(void *)raw, options ? &o : NULL,
+                                      &t));
     CHECK(st == TB_ERR_VERSION, "another major is a version error");
   } else {
     DLManagedTensorVersioned *m = malloc(sizeof *m);
@@ -656,9 +786,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     *m = (DLManagedTensorVersioned){{in.major, in.minor}, p,
                                     in.no_deleter ? NULL : versioned_deleter, in.flags, dl};
     p->managed = m;
-    st = tb_from_dlpack_versioned(m, options ? &o : NULL, &t);
+    CALL(st, tb_from_dlpack_versioned(m, options ? &o : NULL, &t));
   }
 
+  g_import_status = st;
   if (in.legacy) CHECK(st == borrowed_st, "borrowed and owning imports agree");
   const int owed = in.no_deleter ? 0 : 1; /* deleter calls due by the end */
   if (st != TB_OK) {
@@ -670,6 +801,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     return 0;
   }
   CHECK(t != NULL, "output on success");
+  {
+    /* The reach invariant, and no memory of an absent device. */
+    CHECK(e.vmin >= INT64_MIN && e.vmax <= INT64_MAX &&
+              (e.itemsize == 0 ||
+               (e.vlo >= INT64_MIN && e.vhi <= INT64_MAX && e.vhi - e.vlo <= INT64_MAX)),
+          "an accepted layout's reach (extents 0 read as 1) fits int64");
+    DLDevice dev = tb_tensor_device(t);
+    int32_t type = (int32_t)dev.device_type;
+    CHECK(device_is_host(type) || dev.device_id < tb_device_count(type),
+          "memory of a device that is not present was imported");
+    if (!device_is_host(type)) {
+      CHECK(tb_tensor_data(t) == NULL, "device memory is never host-accessible");
+    }
+    if (type == kDLCUDA) CHECK(tb_device_count(kDLCUDA) > 0, "CUDA memory without a CUDA device");
+  }
   CHECK(g_deleter_calls <= owed, "the deleter ran at most once");
   const bool copied = g_deleter_calls == 1; /* the producer is done: a copy */
   const DLTensor *got = tb_tensor_dltensor(t);
@@ -730,7 +876,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
                   tb_tensor_numel(t) <= SMALL_COPY;
   if (readable) {
     tb_tensor_t *c = NULL;
-    CHECK(tb_tensor_copy(t, NULL, TB_ORDER_C, 0, &c) == TB_OK, "copy of an import");
+    tb_status cst;
+    CALL(cst, tb_tensor_copy(t, NULL, TB_ORDER_C, 0, &c));
+    CHECK(cst == TB_OK, "copy of an import");
     check_copy_matches(t, c);
     tb_tensor_release(c);
     if (options) check_export_with(t, &o);
@@ -783,6 +931,7 @@ static int run_file(const char *path) {
 }
 
 int main(int argc, char **argv) {
+  (void)LLVMFuzzerInitialize(&argc, &argv);
   long runs = 0;
   for (int i = 1; i < argc; i++) {
     struct stat sb;
@@ -803,12 +952,13 @@ int main(int argc, char **argv) {
       char path[4096];
       snprintf(path, sizeof path, "%s/%s", argv[i], ent->d_name);
       if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
-      printf("%s\n", ent->d_name);
+      printf("%s", ent->d_name);
       fflush(stdout);
       if (run_file(path) != 0) {
         closedir(dir);
         return 1;
       }
+      printf(": %s\n", tb_status_name(g_import_status));
       runs++;
     }
     closedir(dir);

@@ -136,6 +136,33 @@ SEEDS = {
     "regress-cuda-reversed": seed((4,), (-1,), device=(CUDA, 0)),
     "regress-is-copied-dtype": seed((3,), (1,), flags=IS_COPIED,
                                     opts=options(copy=COPY_ALWAYS, dtype=F64)),
+    # The reach invariant: an empty tensor's strides are checked with each
+    # extent 0 read as 1, since its views (select at index 4: 4 * stride;
+    # slice with step 2: 2 * stride) compute those products. These were
+    # accepted, and their views overflowed.
+    "empty-reach-overflow": seed((5, 0), (INT64_MAX, 1)),
+    "empty-reach-overflow-legacy": seed((5, 0), (INT64_MAX, 1), legacy=True),
+    "empty-reach-min-null-data": seed((5, 0), (INT64_MIN, 1), data=DATA_NULL),
+    "empty-reach-bytes": seed((5, 0), (1 << 59, 1)),
+    "empty-reach-null-strides": seed((0, 1 << 62, 4), None, minor=1),
+    # ... and the largest that fits, which imports and re-exports.
+    "empty-reach-fits": seed((5, 0), (INT64_MAX // 16, 1)),
+    "empty-zero-extent-stride-free": seed((5, 0), (1, INT64_MAX), legacy=True),
+    # Devices that are not present: CUDA device memory without a CUDA device
+    # (or past the devices present), a type without backend, and the
+    # host-accessible types, which need none.
+    "cuda-no-device": seed((2, 3), (3, 1), device=(CUDA, 0)),
+    "cuda-no-device-empty": seed((0,), (1,), device=(CUDA, 0), data=DATA_NULL),
+    "cuda-device-id-7": seed((2,), (1,), device=(CUDA, 7), legacy=True),
+    "cuda-managed-host": seed((8,), (1,), device=(13, 0)),
+    "rocm-no-backend": seed((4,), (1,), device=(10, 0)),
+    "rocm-host": seed((4,), (-1,), device=(11, 0)),
+    "opencl-absent-id": seed((4,), (1,), device=(OPENCL, 5), byte_offset=0),
+    # The harness's made-up devices (present, never touched): a handle type
+    # (Vulkan) keeps byte_offset, an address type (VPI) moves its base.
+    "fake-vulkan-handle-offset": seed((4,), (-1,), device=(7, 0), byte_offset=12),
+    "fake-vulkan-absent-id": seed((4,), (1,), device=(7, 3)),
+    "fake-vpi-reversed": seed((3, 4), (-4, -1), F64, device=(9, 0), legacy=True),
 }
 
 

@@ -72,6 +72,13 @@ static bool tb_dims_merge(const tb_copy_dim *outer, const tb_copy_dim *inner) {
   return outer->ss == ss && outer->ds == ds;
 }
 
+/*
+ * Overflow: the callers plan only copies with elements (an empty copy returns
+ * first), between layouts that satisfy the reach invariant (internal.h).
+ * Every dimension kept has extent >= 2, so stride * itemsize is at most
+ * (extent - 1) * |stride| * itemsize and fits; each shift is a partial sum of
+ * (extent - 1) * stride * itemsize terms of one side, and so are the offsets
+ * the odometer and the tiles walk: all within that side's byte reach. */
 int32_t tb__copy_plan(const tb_copy_desc *d, size_t src_item, size_t dst_item,
                       int64_t *src_shift, int64_t *dst_shift, tb_copy_dim *dims) {
   int32_t nd = 0;

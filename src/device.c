@@ -1,5 +1,5 @@
 /* The device registry and the facts about DLPack device types. */
-#include <threads.h>
+#include "platform/thread.h"
 
 #include "device.h"
 
@@ -56,7 +56,7 @@ const char *tb__device_type_name(int32_t device_type) {
 /* Registered backends, indexed like tb_device_types. Readers load with
  * acquire so that a table registered on another thread is seen whole. */
 static _Atomic(const tb_device_vtable *) tb_backends[TB_DEVICE_TYPE_COUNT];
-static once_flag tb_builtins_once = ONCE_FLAG_INIT;
+static tb__once_flag tb_builtins_once = TB__ONCE_INIT;
 
 static void tb_store_backend(const tb_device_vtable *backend) {
   int i = tb_device_index(backend->device_type);
@@ -69,8 +69,8 @@ static void tb_register_builtins(void) {
 }
 
 /* Built-in backends register once, on first use of the registry (loading a
- * driver may take a while; other threads wait in call_once meanwhile). */
-static void tb_ensure_builtins(void) { call_once(&tb_builtins_once, tb_register_builtins); }
+ * driver may take a while; other threads wait in tb__once meanwhile). */
+static void tb_ensure_builtins(void) { tb__once(&tb_builtins_once, tb_register_builtins); }
 
 TB_API tb_status tb_register_backend(const tb_device_vtable *b) {
   tb_ensure_builtins(); /* a user's backend replaces a built-in, never the reverse */

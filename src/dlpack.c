@@ -302,17 +302,28 @@ static tb_status tb_check_import_options(const char *what, const tb_import_optio
  * Asks the device's backend where the data really lives: a managed
  * allocation takes the GPU it belongs to, and a pointer declared on one GPU
  * but living on another is refused. Unknown pointers keep the declared device.
+ * The question is a probe: when the backend cannot answer (no driver, no
+ * device, a pointer it does not know) the import carries on, and the
+ * message the backend recorded is taken back, since a successful import
+ * leaves tb_last_error() as it was. Without a device there is nothing to
+ * ask; tb__wrap then refuses device memory and accepts host-accessible
+ * memory (pinned, managed) as host memory.
  */
 static tb_status tb_resolve_device(const char *what, const DLTensor *dl, DLDevice *device) {
   const tb_device_vtable *b = tb_get_backend((int32_t)dl->device.device_type);
   if (b == NULL || b->pointer_device == NULL || dl->data == NULL ||
-      !tb__device_data_is_address(dl->device)) {
+      !tb__device_data_is_address(dl->device) || b->device_count(b) <= 0) {
     return TB_OK;
   }
   DLDevice found;
   const void *first = (const void *)((uintptr_t)dl->data + (uintptr_t)dl->byte_offset);
-  if (b->pointer_device(b, first, &found) != TB_OK ||
-      found.device_type != dl->device.device_type || found.device_id == dl->device.device_id) {
+  tb_error_save saved;
+  tb__error_save(&saved);
+  if (b->pointer_device(b, first, &found) != TB_OK) {
+    tb__error_restore(&saved);
+    return TB_OK;
+  }
+  if (found.device_type != dl->device.device_type || found.device_id == dl->device.device_id) {
     return TB_OK;
   }
   if ((int32_t)dl->device.device_type == TB_DL_CUDA_MANAGED) {

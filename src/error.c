@@ -3,10 +3,11 @@
 #include <stdio.h>
 
 #include "internal.h"
+#include "platform/thread.h"
 
 #define TB_ERROR_CAPACITY 512
 
-static _Thread_local char tb_error_message[TB_ERROR_CAPACITY];
+static TB__THREAD_LOCAL char tb_error_message[TB_ERROR_CAPACITY];
 
 static const char *const tb_status_names[] = {
     [TB_OK] = "TB_OK",

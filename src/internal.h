@@ -3,6 +3,7 @@
 #define TB_INTERNAL_H
 
 #include <stdatomic.h>
+#include <string.h>
 
 #include "tensorbridge/tensorbridge.h"
 
@@ -22,6 +23,29 @@
 /* Records a message for the calling thread and returns status unchanged, so
  * that failure paths read `return tb__fail(TB_ERR_INVALID, "...", ...);`. */
 TB_INTERNAL tb_status tb__fail(tb_status status, const char *fmt, ...) TB_PRINTF(2, 3);
+
+/*
+ * Probes: a call whose failure the caller recovers from (a backend asked
+ * whether it can run a copy, or where a pointer lives) records a message
+ * like any failure, but the public call around it may still succeed, and a
+ * successful public call leaves tb_last_error() untouched. Save the message
+ * before such a probe and put it back when the probe failed and the caller
+ * carries on. The buffer is as large as error.c's, so nothing is cut.
+ */
+#define TB__ERROR_SAVE_CAPACITY 512
+typedef struct tb_error_save {
+  char text[TB__ERROR_SAVE_CAPACITY];
+} tb_error_save;
+static inline void tb__error_save(tb_error_save *s) {
+  const char *m = tb_last_error();
+  size_t n = strlen(m);
+  if (n >= sizeof s->text) n = sizeof s->text - 1;
+  memcpy(s->text, m, n);
+  s->text[n] = '\0';
+}
+static inline void tb__error_restore(const tb_error_save *s) {
+  (void)tb__fail(TB_OK, "%s", s->text);
+}
 
 /* ---- checked arithmetic ---- */
 
@@ -104,12 +128,23 @@ struct tb_tensor {
 
 /*
  * Makes a tensor header over `storage` (takes a new reference to it). shape
- * and strides are copied; the layout must already be validated against the
- * storage. Views go through it.
+ * and strides are copied. Views go through it, and it enforces the reach
+ * invariant (below) on what they make: the layout must pass
+ * tb__layout_extent, and a non-empty one must lie inside the storage,
+ * [byte_offset + low_byte, byte_offset + high_byte) within [0, nbytes],
+ * else TB_ERR_OVERFLOW prefixed by `what` (a reshape of an empty tensor to
+ * a shape whose reach overflows, an expand whose element count does).
+ * `within_source` says the caller derived the layout from a tensor's so
+ * that its reach is a subset of that tensor's (view.c's select, slice,
+ * permute, squeeze, unsqueeze, non-empty reshape): the check is then
+ * skipped in optimized builds, where it would cost a quarter of a view,
+ * and still made in unoptimized ones (the sanitizer build), so that the
+ * tests verify every such derivation.
  */
-TB_INTERNAL tb_status tb__tensor_make(tb_storage *storage, DLDataType dtype, int32_t ndim,
-                                      const int64_t *shape, const int64_t *strides,
-                                      uint64_t byte_offset, uint32_t flags, tb_tensor_t **out);
+TB_INTERNAL tb_status tb__tensor_make(const char *what, tb_storage *storage, DLDataType dtype,
+                                      int32_t ndim, const int64_t *shape,
+                                      const int64_t *strides, uint64_t byte_offset,
+                                      uint32_t flags, bool within_source, tb_tensor_t **out);
 
 /*
  * Makes a tensor together with a new, empty storage, in one allocation: the
@@ -124,10 +159,45 @@ TB_INTERNAL tb_status tb__tensor_make_owner(DLDataType dtype, int32_t ndim, cons
                                             uint32_t flags, tb_tensor_t **out);
 
 /*
- * Validates shape/strides for a dtype and measures the memory they reach,
- * relative to the element at index (0, ..., 0). Every product and sum is
- * overflow-checked, the conversion to bytes included. When numel == 0 no
- * memory is reached and every field but numel/nbytes is 0. `what` prefixes
+ * The reach invariant. Every tensor that exists, empty or not, satisfies:
+ *
+ *   (R1) Read each extent e as max(e, 1), so that every dimension has an
+ *        index range [0, max(e, 1) - 1]. Then the lowest and highest element
+ *        offsets any index vector reaches, sum over d of index[d] *
+ *        strides[d], and both converted to bytes (low_byte = min_offset *
+ *        itemsize, high_byte = (max_offset + 1) * itemsize) and their
+ *        difference, fit in int64; and so does the element count of those
+ *        extents times itemsize (bits for packed dtypes), so that the C and
+ *        F layouts of the shape, which copies take, satisfy (R1) as well.
+ *   (R2) A non-empty tensor's bytes, byte_offset + [low_byte, high_byte),
+ *        lie inside [0, storage->nbytes], and nbytes <= INT64_MAX. An empty
+ *        tensor addresses no memory: its byte_offset (<= INT64_MAX) is
+ *        carried as given, and views of it keep it unchanged.
+ *
+ * (R1) is what makes index arithmetic safe without a check per call site:
+ * every product index[d] * strides[d] * itemsize with index[d] in that
+ * range, and every partial sum of them, lies in [low_byte, high_byte) and so
+ * cannot overflow; for an empty tensor too, whose views (select at index
+ * i: i * stride; slice: start * stride and stride * step) compute exactly
+ * such products. Reading a zero extent as 1 keeps the rule NumPy applies to
+ * empty arrays (the product of the non-zero extents must not overflow) and
+ * ignores only the strides of zero-extent dimensions, which no index ever
+ * multiplies. A stride of an extent-1 dimension is likewise never
+ * multiplied by a non-zero index. (R2) makes every byte offset a view
+ * derives from a non-empty tensor land inside its storage.
+ *
+ * Enforced at construction: tb__wrap (tb_from_array and every DLPack
+ * import), tb_tensor_empty (fresh storage, C/F strides) and tb__tensor_make
+ * (every view). View operations derive layouts whose reach is a subset of
+ * their source's (select, slice, permute, squeeze, unsqueeze, reshape of a
+ * non-empty tensor), so they never fail the check; reshape of an empty
+ * tensor and expand make new layouts and are always checked.
+ *
+ * tb__layout_extent validates shape/strides for a dtype, checks (R1) and
+ * measures the memory they reach, relative to the element at index (0, ...,
+ * 0). Every product and sum is overflow-checked, the conversion to bytes
+ * included. When numel == 0 no memory is reached and every field but
+ * numel/nbytes is 0 (the reach was checked all the same). `what` prefixes
  * messages ("from_array").
  */
 typedef struct tb_extent {

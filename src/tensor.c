@@ -71,58 +71,86 @@ tb_status tb__layout_extent(const char *what, DLDataType dtype, int32_t ndim,
   /* Local scalars, stored to *out field by field at the end: building a
    * struct on the stack and copying it out costs a store-forwarding stall on
    * this hot path (every from_array and DLPack import). */
-  int64_t numel = 1;
+  /* numel, and the count of the extents read as max(extent, 1) (R1 in
+   * internal.h; the same as numel unless the tensor is empty), which is
+   * what NumPy holds an empty array's shape to: it keeps the contiguous
+   * layout of any tensor's shape, hence its copies, within int64 too. */
+  int64_t numel = 1, count = 1;
   for (int32_t d = 0; d < ndim; d++) {
     if (shape[d] < 0) {
       return tb__fail(TB_ERR_INVALID, "%s: shape[%d] = %" PRId64 " is negative", what, (int)d,
                       shape[d]);
     }
-    if (tb__mul_overflows(numel, shape[d], &numel)) {
-      return tb__fail(TB_ERR_OVERFLOW, "%s: element count overflows int64 at shape[%d] = %" PRId64,
-                      what, (int)d, shape[d]);
+    if (tb__mul_overflows(numel, shape[d], &numel) ||
+        (shape[d] > 1 && tb__mul_overflows(count, shape[d], &count))) {
+      return tb__fail(TB_ERR_OVERFLOW,
+                      "%s: element count overflows int64 at shape[%d] = %" PRId64 "%s", what,
+                      (int)d, shape[d],
+                      numel == 0 ? " (a size-0 tensor's non-zero extents are counted)" : "");
     }
   }
-  int64_t nbytes, min_offset = 0, max_offset = 0, low_byte = 0, high_byte = 0;
   if (info->itemsize == 0) {
     st = tb_check_packed_layout(what, info, ndim, shape, strides);
     if (st != TB_OK) return st;
+  }
+  /* The reach (R1 in internal.h): extents of 0 read as 1, so that an empty
+   * tensor's strides are held to what its views may multiply them by. */
+  int64_t nbytes, min_offset = 0, max_offset = 0, low_byte = 0, high_byte = 0;
+  for (int32_t d = 0; d < ndim; d++) {
+    int64_t reach;
+    if (tb__mul_overflows(shape[d] > 0 ? shape[d] - 1 : 0, strides[d], &reach) ||
+        tb__add_overflows(reach < 0 ? min_offset : max_offset, reach,
+                          reach < 0 ? &min_offset : &max_offset)) {
+      if (numel == 0) {
+        return tb__fail(TB_ERR_OVERFLOW,
+                        "%s: element offsets overflow int64 at shape[%d] = %" PRId64
+                        ", strides[%d] = %" PRId64
+                        " (an empty tensor's strides are checked with each extent 0 read as 1)",
+                        what, (int)d, shape[d], (int)d, strides[d]);
+      }
+      return tb__fail(TB_ERR_OVERFLOW,
+                      "%s: offset of the last element overflows int64 at shape[%d] = %" PRId64
+                      ", strides[%d] = %" PRId64,
+                      what, (int)d, shape[d], (int)d, strides[d]);
+    }
+  }
+  if (info->itemsize == 0) {
     /* numel * bits cannot overflow when numel * 8 does not. */
     int64_t bits;
+    if (tb__mul_overflows(count, (int64_t)info->bits, &bits)) {
+      return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes",
+                      what, count, info->name);
+    }
     if (tb__mul_overflows(numel, (int64_t)info->bits, &bits)) {
       return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes",
                       what, numel, info->name);
     }
     nbytes = (bits + 7) / 8;
-    max_offset = numel > 0 ? numel - 1 : 0;
     high_byte = nbytes;
   } else {
     const int64_t item = (int64_t)info->itemsize;
+    if (tb__mul_overflows(count, item, &nbytes)) {
+      return tb__fail(TB_ERR_OVERFLOW,
+                      "%s: %" PRId64 " elements of %s overflow int64 bytes%s", what, count,
+                      info->name,
+                      numel == 0 ? " (a size-0 tensor's non-zero extents are counted)" : "");
+    }
     if (tb__mul_overflows(numel, item, &nbytes)) {
       return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes",
                       what, numel, info->name);
     }
-    if (numel > 0) {
-      for (int32_t d = 0; d < ndim; d++) {
-        int64_t reach;
-        if (tb__mul_overflows(shape[d] - 1, strides[d], &reach) ||
-            tb__add_overflows(reach < 0 ? min_offset : max_offset, reach,
-                              reach < 0 ? &min_offset : &max_offset)) {
-          return tb__fail(TB_ERR_OVERFLOW,
-                          "%s: offset of the last element overflows int64 at shape[%d] = %" PRId64
-                          ", strides[%d] = %" PRId64,
-                          what, (int)d, shape[d], (int)d, strides[d]);
-        }
-      }
-      int64_t span;
-      if (tb__mul_overflows(min_offset, item, &low_byte) ||
-          tb__mul_overflows(max_offset, item, &high_byte) ||
-          tb__add_overflows(high_byte, item, &high_byte) ||
-          __builtin_sub_overflow(high_byte, low_byte, &span)) {
-        return tb__fail(TB_ERR_OVERFLOW,
-                        "%s: byte extent [%" PRId64 ", %" PRId64 "] elements of %s overflows int64",
-                        what, min_offset, max_offset, info->name);
-      }
+    int64_t span;
+    if (tb__mul_overflows(min_offset, item, &low_byte) ||
+        tb__mul_overflows(max_offset, item, &high_byte) ||
+        tb__add_overflows(high_byte, item, &high_byte) ||
+        __builtin_sub_overflow(high_byte, low_byte, &span)) {
+      return tb__fail(TB_ERR_OVERFLOW,
+                      "%s: byte extent [%" PRId64 ", %" PRId64 "] elements of %s overflows int64",
+                      what, min_offset, max_offset, info->name);
     }
+  }
+  if (numel == 0) { /* checked, but nothing is reached */
+    min_offset = max_offset = low_byte = high_byte = 0;
   }
   out->numel = numel;
   out->nbytes = nbytes;
@@ -163,9 +191,30 @@ static void tb_header_init(tb_tensor_t *t, tb_storage *storage, DLDataType dtype
   t->allocator = *allocator;
 }
 
-tb_status tb__tensor_make(tb_storage *storage, DLDataType dtype, int32_t ndim,
+tb_status tb__tensor_make(const char *what, tb_storage *storage, DLDataType dtype, int32_t ndim,
                           const int64_t *shape, const int64_t *strides, uint64_t byte_offset,
-                          uint32_t flags, tb_tensor_t **out) {
+                          uint32_t flags, bool within_source, tb_tensor_t **out) {
+#ifndef __OPTIMIZE__
+  within_source = false; /* unoptimized (sanitizer) builds verify every view */
+#endif
+  if (!within_source) {
+    /* The reach invariant (internal.h) for the new layout: (R1) always,
+     * (R2) when it has elements. */
+    tb_extent e;
+    tb_status st = tb__layout_extent(what, dtype, ndim, shape, strides, &e);
+    if (st != TB_OK) return st;
+    int64_t lo, hi;
+    if (e.numel > 0 &&
+        (byte_offset > (uint64_t)INT64_MAX ||
+         tb__add_overflows((int64_t)byte_offset, e.low_byte, &lo) || lo < 0 ||
+         tb__add_overflows((int64_t)byte_offset, e.high_byte, &hi) ||
+         (uint64_t)hi > storage->nbytes)) {
+      return tb__fail(TB_ERR_OVERFLOW,
+                      "%s: the view's bytes byte_offset = %" PRIu64 " + [%" PRId64 ", %" PRId64
+                      ") leave its storage of %" PRIu64 " bytes",
+                      what, byte_offset, e.low_byte, e.high_byte, storage->nbytes);
+    }
+  }
   tb_allocator allocator;
   tb__allocator_current(&allocator);
   tb_tensor_t *t = tb__alloc(&allocator, tb_header_size(ndim), _Alignof(tb_tensor_t), "tensor");
@@ -204,8 +253,9 @@ TB_API tb_tensor_t *tb_tensor_retain(tb_tensor_t *t) {
 
 TB_API void tb_tensor_release(tb_tensor_t *t) {
   if (t == NULL) return;
-  if (atomic_fetch_sub_explicit(&t->refcount, 1, memory_order_release) != 1) return;
-  atomic_thread_fence(memory_order_acquire);
+  /* acq_rel rather than release + a standalone acquire fence: the same
+   * ordering, in a form ThreadSanitizer models. */
+  if (atomic_fetch_sub_explicit(&t->refcount, 1, memory_order_acq_rel) != 1) return;
   tb_storage *storage = t->storage;
   /* A header that shares its block with the storage goes with the storage. */
   if (storage->block != (void *)t) {
@@ -253,6 +303,38 @@ static tb_status tb_check_address_range(const char *what, const void *data, uint
                     "%s: data = %p with byte_offset = %" PRIu64 " and byte extent [%" PRId64
                     ", %" PRId64 ") wraps around the address space",
                     what, data, byte_offset, e->low_byte, e->high_byte);
+  }
+  return TB_OK;
+}
+
+/*
+ * Memory on a device the CPU cannot address is only usable through that
+ * device's backend: without a backend, or with no such device present
+ * (CUDA without a driver or a GPU), nothing could read, copy or free it, so
+ * wrapping it is refused. Host-accessible device types (CUDA pinned and
+ * managed memory, ROCm host memory) are plain host memory to the library and
+ * need no backend.
+ */
+static tb_status tb_check_device_present(const char *what, DLDevice device) {
+  const int32_t type = (int32_t)device.device_type;
+  const char *name = tb__device_type_name(type);
+  const tb_device_vtable *b = tb_get_backend(type);
+  if (b == NULL) {
+    return tb__fail(TB_ERR_DEVICE,
+                    "%s: no %s device is present (this build has no %s backend): the memory of "
+                    "%s:%d could not be read or copied",
+                    what, name, name, name, (int)device.device_id);
+  }
+  int32_t count = b->device_count(b);
+  if (count <= 0) {
+    return tb__fail(TB_ERR_DEVICE,
+                    "%s: no %s device is present (no driver, or it found no device): the memory "
+                    "of %s:%d could not be read or copied",
+                    what, name, name, (int)device.device_id);
+  }
+  if (device.device_id >= count) {
+    return tb__fail(TB_ERR_DEVICE, "%s: device %s:%d is not present (%d %s device%s found)", what,
+                    name, (int)device.device_id, (int)count, name, count == 1 ? "" : "s");
   }
   return TB_OK;
 }
@@ -315,6 +397,12 @@ tb_status tb__wrap(const char *what, void *data, uint64_t byte_offset, DLDataTyp
   if (e.numel > 0 && tb__add_overflows(offset, e.high_byte, &nbytes)) {
     return tb__fail(TB_ERR_OVERFLOW, "%s: byte_offset = %" PRIu64 " plus the extent overflows int64",
                     what, byte_offset);
+  }
+  /* Last of the checks, so that a malformed struct gets the same status on
+   * every machine, and no driver is loaded for one. */
+  if (!tb__device_is_host(device)) {
+    st = tb_check_device_present(what, device);
+    if (st != TB_OK) return st;
   }
   st = tb__tensor_make_owner(dtype, ndim, shape, strides, (uint64_t)offset, flags, out);
   if (st != TB_OK) return st; /* the caller keeps ownership on failure */
@@ -602,7 +690,10 @@ TB_API tb_status tb_tensor_element_ptr(const tb_tensor_t *t, const int64_t *inde
       return tb__fail(TB_ERR_INDEX, "%s: index[%d] = %" PRId64 " is outside [0, %" PRId64 ")",
                       what, (int)d, index[d], t->dl.shape[d]);
     }
-    offset += index[d] * t->dl.strides[d]; /* within the validated extent */
+    /* Within [min_offset, max_offset] by the reach invariant (internal.h),
+     * and so is every partial sum: neither this nor the byte conversion
+     * below can overflow. */
+    offset += index[d] * t->dl.strides[d];
   }
   *out = p + offset * (int64_t)item;
   return TB_OK;

@@ -132,9 +132,16 @@ static const tb_device_vtable *tb_strided_backend(const tb_copy_desc *d) {
 
 tb_status tb__copy(const char *what, const tb_copy_desc *d) {
   const tb_device_vtable *b = tb_strided_backend(d);
+  if (b == &tb__cpu_backend) return b->copy_strided(b, d, NULL); /* never UNSUPPORTED */
   if (b != NULL) {
+    /* A probe: TB_ERR_UNSUPPORTED (with the backend's reason as message)
+     * means "stage it instead", and the copy may yet succeed, leaving the
+     * message as it was before. */
+    tb_error_save saved;
+    tb__error_save(&saved);
     tb_status st = b->copy_strided(b, d, NULL);
     if (st != TB_ERR_UNSUPPORTED) return st;
+    tb__error_restore(&saved);
   }
   tb_side dst = {d->dst, d->dst_byte_offset, d->dst_strides, d->dst_dtype, d->dst_device, {0}};
   tb_side src = {(void *)(uintptr_t)d->src, d->src_byte_offset, d->src_strides, d->src_dtype,

@@ -1,5 +1,16 @@
 /* Views: new headers over the same storage. Every view is made by
- * tb__tensor_make, which takes its own reference to the storage. */
+ * tb__tensor_make, which takes its own reference to the storage and checks
+ * the reach invariant of internal.h on the result.
+ *
+ * The arithmetic here relies on that invariant holding for the source:
+ * every index * stride * itemsize product over the source's index ranges
+ * (extents of 0 read as 1) fits in int64, and for a non-empty source so does
+ * byte_offset plus any of them. Each operation multiplies a stride only by
+ * an index of its own dimension's range (select: i * stride; slice: start *
+ * stride, and stride * step with |step| * (n - 1) <= extent - 1), so nothing
+ * here can overflow and every layout made has a reach within its source's.
+ * An empty tensor addresses no memory: views of one keep its byte_offset
+ * (tb_view_make), so no byte offset is ever derived from its strides. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -17,13 +28,20 @@ static tb_status tb_view_begin(const char *what, const tb_tensor_t *src, tb_tens
   return TB_OK;
 }
 
-/* A view of src with a new layout; byte_offset moves by `delta` elements. */
-static tb_status tb_view_make(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
-                              const int64_t *strides, int64_t delta, uint32_t flags,
-                              tb_tensor_t **out) {
-  int64_t offset = (int64_t)src->dl.byte_offset + delta * (int64_t)tb_dtype_itemsize(src->dl.dtype);
-  return tb__tensor_make(src->storage, src->dl.dtype, ndim, shape, strides, (uint64_t)offset,
-                         flags, out);
+/* A view of src with a new layout; byte_offset moves by `delta` elements,
+ * an element offset inside src's reach. Views of an empty tensor (all of
+ * them empty) keep its byte_offset: there is no element to move to. */
+static tb_status tb_view_make(const char *what, const tb_tensor_t *src, int32_t ndim,
+                              const int64_t *shape, const int64_t *strides, int64_t delta,
+                              uint32_t flags, bool within, tb_tensor_t **out) {
+  uint64_t offset = src->dl.byte_offset;
+  if (delta != 0 && tb_tensor_numel(src) > 0) {
+    /* In [byte_offset + low_byte, byte_offset + high_byte) of a non-empty
+     * source: within [0, INT64_MAX] by the reach invariant. */
+    offset = (uint64_t)((int64_t)offset + delta * (int64_t)tb_dtype_itemsize(src->dl.dtype));
+  }
+  return tb__tensor_make(what, src->storage, src->dl.dtype, ndim, shape, strides, offset, flags,
+                         within, out);
 }
 
 /* Python's slice.indices(): clamps start/stop, returns the result's extent. */
@@ -57,11 +75,14 @@ TB_API tb_status tb_tensor_slice(const tb_tensor_t *src, int32_t dim, int64_t st
   memcpy(strides, src->dl.strides, (size_t)src->dl.ndim * sizeof *strides);
   int64_t n = tb_slice_indices(shape[d], &start, &stop, step);
   shape[d] = n;
-  /* With two or more elements |step| < extent, so the product stays inside
-   * the validated extent; with fewer the stride is never used. */
+  /* With two or more elements |step| * (n - 1) <= extent - 1, so the
+   * product is within the source's reach (empty sources included: the reach
+   * covers every dimension of extent >= 1); with fewer the stride is never
+   * multiplied by a non-zero index and stays as it was. start is an index
+   * of the dimension when n > 0. */
   if (n > 1) strides[d] *= step;
   int64_t delta = n > 0 ? start * src->dl.strides[d] : 0;
-  return tb_view_make(src, src->dl.ndim, shape, strides, delta, src->flags, out);
+  return tb_view_make(what, src, src->dl.ndim, shape, strides, delta, src->flags, true, out);
 }
 
 TB_API tb_status tb_tensor_select(const tb_tensor_t *src, int32_t dim, int64_t index,
@@ -85,7 +106,9 @@ TB_API tb_status tb_tensor_select(const tb_tensor_t *src, int32_t dim, int64_t i
     shape[nd] = src->dl.shape[k];
     strides[nd++] = src->dl.strides[k];
   }
-  return tb_view_make(src, nd, shape, strides, i * src->dl.strides[d], src->flags, out);
+  /* i is an index of dimension d: i * stride is within the reach. */
+  return tb_view_make(what, src, nd, shape, strides, i * src->dl.strides[d], src->flags, true,
+                      out);
 }
 
 TB_API tb_status tb_tensor_permute(const tb_tensor_t *src, const int32_t *perm,
@@ -111,7 +134,7 @@ TB_API tb_status tb_tensor_permute(const tb_tensor_t *src, const int32_t *perm,
     shape[i] = src->dl.shape[d];
     strides[i] = src->dl.strides[d];
   }
-  return tb_view_make(src, nd, shape, strides, 0, src->flags, out);
+  return tb_view_make(what, src, nd, shape, strides, 0, src->flags, true, out);
 }
 
 TB_API tb_status tb_tensor_transpose(const tb_tensor_t *src, int32_t dim0, int32_t dim1,
@@ -228,7 +251,11 @@ TB_API tb_status tb_tensor_reshape(const tb_tensor_t *src, int32_t ndim, const i
                     "copy; call tb_tensor_contiguous first",
                     what, (int)src->dl.ndim);
   }
-  return tb_view_make(src, ndim, resolved, strides, 0, src->flags, out);
+  /* A non-empty reshape reaches the same elements; an empty one has fresh
+   * C strides whose reach tb__tensor_make checks (a shape whose non-zero
+   * extents overflow is refused, as tb_tensor_empty refuses it). */
+  return tb_view_make(what, src, ndim, resolved, strides, 0, src->flags, tb_tensor_numel(src) > 0,
+                      out);
 }
 
 TB_API tb_status tb_tensor_contiguous(const tb_tensor_t *src, tb_order order,
@@ -246,8 +273,10 @@ TB_API tb_status tb_tensor_contiguous(const tb_tensor_t *src, tb_order order,
   return tb_tensor_copy(src, NULL, order, 0, out);
 }
 
-/* Keeps the dimensions whose `drop` entry is false. */
-static tb_status tb_view_drop(const tb_tensor_t *src, const bool *drop, tb_tensor_t **out) {
+/* Keeps the dimensions whose `drop` entry is false (extent-1 ones only:
+ * they add nothing to the reach). */
+static tb_status tb_view_drop(const char *what, const tb_tensor_t *src, const bool *drop,
+                              tb_tensor_t **out) {
   int64_t shape[TB_MAX_NDIM], strides[TB_MAX_NDIM];
   int32_t nd = 0;
   for (int32_t d = 0; d < src->dl.ndim; d++) {
@@ -255,7 +284,7 @@ static tb_status tb_view_drop(const tb_tensor_t *src, const bool *drop, tb_tenso
     shape[nd] = src->dl.shape[d];
     strides[nd++] = src->dl.strides[d];
   }
-  return tb_view_make(src, nd, shape, strides, 0, src->flags, out);
+  return tb_view_make(what, src, nd, shape, strides, 0, src->flags, true, out);
 }
 
 TB_API tb_status tb_tensor_squeeze(const tb_tensor_t *src, int32_t dim, tb_tensor_t **out) {
@@ -271,15 +300,16 @@ TB_API tb_status tb_tensor_squeeze(const tb_tensor_t *src, int32_t dim, tb_tenso
   }
   bool drop[TB_MAX_NDIM] = {false};
   drop[d] = true;
-  return tb_view_drop(src, drop, out);
+  return tb_view_drop(what, src, drop, out);
 }
 
 TB_API tb_status tb_tensor_squeeze_all(const tb_tensor_t *src, tb_tensor_t **out) {
-  tb_status st = tb_view_begin("tensor_squeeze_all", src, out);
+  static const char what[] = "tensor_squeeze_all";
+  tb_status st = tb_view_begin(what, src, out);
   if (st != TB_OK) return st;
   bool drop[TB_MAX_NDIM];
   for (int32_t d = 0; d < src->dl.ndim; d++) drop[d] = src->dl.shape[d] == 1;
-  return tb_view_drop(src, drop, out);
+  return tb_view_drop(what, src, drop, out);
 }
 
 TB_API tb_status tb_tensor_unsqueeze(const tb_tensor_t *src, int32_t dim, tb_tensor_t **out) {
@@ -304,8 +334,8 @@ TB_API tb_status tb_tensor_unsqueeze(const tb_tensor_t *src, int32_t dim, tb_ten
   int64_t stride = 1;
   if (d < nd && tb__mul_overflows(src->dl.shape[d], src->dl.strides[d], &stride)) stride = 1;
   shape[d] = 1;
-  strides[d] = stride;
-  return tb_view_make(src, nd + 1, shape, strides, 0, src->flags, out);
+  strides[d] = stride; /* extent 1: adds nothing to the reach */
+  return tb_view_make(what, src, nd + 1, shape, strides, 0, src->flags, true, out);
 }
 
 TB_API tb_status tb_tensor_expand(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
@@ -336,8 +366,8 @@ TB_API tb_status tb_tensor_expand(const tb_tensor_t *src, int32_t ndim, const in
     new_shape[i] = want;
     strides[i] = (j >= 0 && have == want) ? src->dl.strides[j] : 0;
   }
-  tb_extent e; /* the element count and byte size may now overflow */
-  st = tb__layout_extent(what, src->dl.dtype, ndim, new_shape, strides, &e);
-  if (st != TB_OK) return st;
-  return tb_view_make(src, ndim, new_shape, strides, 0, src->flags | TB_FLAG_READONLY, out);
+  /* Grown extents have stride 0 and add nothing to the reach, but the
+   * element count and byte size may now overflow: tb__tensor_make checks. */
+  return tb_view_make(what, src, ndim, new_shape, strides, 0, src->flags | TB_FLAG_READONLY, false,
+                      out);
 }

@@ -1,7 +1,112 @@
 #include "support.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tensorbridge/backend.h"
+
+const char ok_guard_sentinel[] = "support.c sentinel: no library call has failed since";
+
+void ok_guard_begin(ok_guard *g) {
+  (void)snprintf(g->saved, sizeof g->saved, "%s", tb_last_error());
+  (void)tb_set_error(TB_ERR_INVALID, ok_guard_sentinel);
+}
+
+void ok_guard_end(ok_guard *g, tb_status st, const char *expr, const char *file, int line) {
+  if (st != TB_OK) {
+    print_error("%s returned %s, expected TB_OK: %s\n", expr, tb_status_name(st),
+                tb_last_error());
+    _fail(file, line);
+  }
+  if (strcmp(tb_last_error(), ok_guard_sentinel) != 0) {
+    print_error("%s succeeded but changed the error message to \"%s\" (successful calls "
+                "must leave it untouched)\n",
+                expr, tb_last_error());
+    _fail(file, line);
+  }
+  if (g->saved[0] == '\0') {
+    tb_clear_error();
+  } else {
+    (void)tb_set_error(TB_ERR_INVALID, g->saved);
+  }
+}
+
+void ok_guard_after(ok_guard *g, tb_status st, const char *expr, const char *file, int line) {
+  if (st != TB_OK) {
+    if (strcmp(tb_last_error(), ok_guard_sentinel) == 0) {
+      print_error("%s returned %s without a message of its own\n", expr, tb_status_name(st));
+      _fail(file, line);
+    }
+    return;
+  }
+  ok_guard_end(g, st, expr, file, line);
+}
+
+static int32_t fake_count(const tb_device_vtable *self) {
+  (void)self;
+  return 2;
+}
+
+static tb_status fake_alloc(const tb_device_vtable *self, int32_t device_id, uint64_t nbytes,
+                            const tb_allocator *host, void **out) {
+  (void)device_id;
+  (void)nbytes;
+  (void)host;
+  (void)out;
+  return tb_set_error(TB_ERR_UNSUPPORTED, self->device_type == TB_DL_VPI
+                                              ? "fake vpi backend: no memory"
+                                              : "fake vulkan backend: no memory");
+}
+
+static void fake_free(const tb_device_vtable *self, int32_t device_id, void *ptr, uint64_t nbytes,
+                      const tb_allocator *host) {
+  (void)self;
+  (void)device_id;
+  (void)ptr;
+  (void)nbytes;
+  (void)host;
+}
+
+static tb_status fake_copy_bytes(const tb_device_vtable *self, void *dst, uint64_t dst_offset,
+                                 DLDevice dst_device, const void *src, uint64_t src_offset,
+                                 DLDevice src_device, uint64_t nbytes, void *stream) {
+  (void)self;
+  (void)dst;
+  (void)dst_offset;
+  (void)dst_device;
+  (void)src;
+  (void)src_offset;
+  (void)src_device;
+  (void)nbytes;
+  (void)stream;
+  return tb_set_error(TB_ERR_UNSUPPORTED, "fake backend: no copies");
+}
+
+static const tb_device_vtable fake_address_backend = {
+    .abi_version = TB_BACKEND_ABI_VERSION,
+    .device_type = TB_DL_VPI,
+    .name = "fake vpi",
+    .device_count = fake_count,
+    .alloc = fake_alloc,
+    .free = fake_free,
+    .copy_bytes = fake_copy_bytes,
+};
+
+static const tb_device_vtable fake_handle_backend = {
+    .abi_version = TB_BACKEND_ABI_VERSION,
+    .device_type = TB_DL_VULKAN,
+    .name = "fake vulkan",
+    .device_count = fake_count,
+    .alloc = fake_alloc,
+    .free = fake_free,
+    .copy_bytes = fake_copy_bytes,
+};
+
+void fake_devices_install(void) {
+  assert_ok(tb_register_backend(&fake_address_backend));
+  assert_ok(tb_register_backend(&fake_handle_backend));
+}
 
 void assert_error_mentions(const char *needle) {
   const char *msg = tb_last_error();
@@ -41,7 +146,25 @@ static void counting_free(void *user, void *ptr, size_t size) {
 void test_allocator_install(test_allocator *a, long fail_at) {
   *a = (test_allocator){.fail_at = fail_at};
   tb_allocator alloc = {counting_alloc, counting_free, a};
-  assert_int_equal(tb_set_allocator(&alloc), TB_OK);
+  assert_ok(tb_set_allocator(&alloc));
 }
 
-void test_allocator_remove(void) { assert_int_equal(tb_set_allocator(NULL), TB_OK); }
+void test_allocator_remove(void) { assert_ok(tb_set_allocator(NULL)); }
+
+static void *test_thread_main(void *arg) {
+  test_thread *t = arg;
+  t->result = t->fn(t->arg);
+  return NULL;
+}
+
+void test_thread_start(test_thread *t, int (*fn)(void *), void *arg) {
+  t->fn = fn;
+  t->arg = arg;
+  t->result = 0;
+  assert_int_equal(pthread_create(&t->id, NULL, test_thread_main, t), 0);
+}
+
+int test_thread_join(test_thread *t) {
+  assert_int_equal(pthread_join(t->id, NULL), 0);
+  return t->result;
+}

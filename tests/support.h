@@ -2,6 +2,7 @@
 #ifndef TB_TEST_SUPPORT_H
 #define TB_TEST_SUPPORT_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +22,64 @@
     }                                                                                     \
     assert_int_equal(tb_st_, (expected));                                                 \
   } while (0)
-#define assert_ok(expr) assert_status((expr), TB_OK)
+
+/*
+ * Asserts that a call succeeds and, as the header promises of every
+ * successful call, leaves tb_last_error() untouched. Before the call a
+ * sentinel message is planted (tb_set_error, the public call that records a
+ * message); after a TB_OK the message must still be exactly the sentinel.
+ * Then the message from before is put back, so that a test may still read
+ * an earlier failure's message after an assert_ok.
+ */
+typedef struct ok_guard {
+  char saved[512]; /* the library's message capacity */
+} ok_guard;
+/* The planted message. */
+extern const char ok_guard_sentinel[];
+void ok_guard_begin(ok_guard *g);
+void ok_guard_end(ok_guard *g, tb_status st, const char *expr, const char *file, int line);
+#define assert_ok(expr)                                                                   \
+  do {                                                                                    \
+    ok_guard tb_guard_;                                                                   \
+    ok_guard_begin(&tb_guard_);                                                           \
+    ok_guard_end(&tb_guard_, (expr), #expr, __FILE__, __LINE__);                          \
+  } while (0)
+/* A successful call checked without assert_ok's sentinel and restore: for
+ * tests that plant a message themselves and look at it afterwards. */
+#define assert_raw_ok(expr) assert_int_equal((expr), TB_OK)
+
+/* For a call that may fail (under a failing allocator, say): `st = (expr)`,
+ * and when it returns TB_OK the message must be untouched, as assert_ok
+ * checks. A failure keeps its own message for the test to look at. */
+void ok_guard_after(ok_guard *g, tb_status st, const char *expr, const char *file, int line);
+#define guarded_call(st, expr)                                                            \
+  do {                                                                                    \
+    ok_guard tb_guard_;                                                                   \
+    ok_guard_begin(&tb_guard_);                                                           \
+    (st) = (expr);                                                                        \
+    ok_guard_after(&tb_guard_, (st), #expr, __FILE__, __LINE__);                          \
+  } while (0)
+/* The same for a call that returns no status (a query, a release): it must
+ * leave the message untouched. */
+#define assert_untouched(stmt)                                                            \
+  do {                                                                                    \
+    ok_guard tb_guard_;                                                                   \
+    ok_guard_begin(&tb_guard_);                                                           \
+    stmt;                                                                                 \
+    ok_guard_end(&tb_guard_, TB_OK, #stmt, __FILE__, __LINE__);                           \
+  } while (0)
+
+/*
+ * Test-only backends for device types that no build of the library serves:
+ * TB_DL_VPI (data is an address) and TB_DL_VULKAN (data is a handle), two
+ * devices each. They let tests wrap and import made-up device memory now
+ * that the library refuses memory of a device that is not present. Nothing
+ * touches the memory: alloc and copies answer TB_ERR_UNSUPPORTED. Installed
+ * for the rest of the process.
+ */
+void fake_devices_install(void);
+#define FAKE_ADDRESS_DEVICE TB_DL_VPI
+#define FAKE_HANDLE_DEVICE TB_DL_VULKAN
 
 /* Asserts that the last error message contains `needle`. */
 void assert_error_mentions(const char *needle);
@@ -46,6 +104,18 @@ typedef struct test_allocator {
 void test_allocator_install(test_allocator *a, long fail_at);
 /* Restores the default allocator. */
 void test_allocator_remove(void);
+
+/* A thread running fn(arg), on POSIX threads (ThreadSanitizer models them;
+ * it does not intercept C11 <threads.h>). Start fails the test if the thread
+ * cannot be made; join returns fn's result. */
+typedef struct test_thread {
+  pthread_t id;
+  int (*fn)(void *);
+  void *arg;
+  int result;
+} test_thread;
+void test_thread_start(test_thread *t, int (*fn)(void *), void *arg);
+int test_thread_join(test_thread *t);
 
 static inline DLDevice cpu(void) { return (DLDevice){kDLCPU, 0}; }
 static inline DLDataType dt(uint8_t code, uint8_t bits) { return tb_dtype(code, bits); }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support.h"
 #include "tensorbridge/tensorbridge.h"
 
 /* ------------------------------------------------------------------------ */
@@ -527,8 +528,9 @@ static size_t check_cast(const kind *from, const kind *to, uint64_t seed, int64_
 
   const DLDataType src_dtype = kind_dtype(from), dst_dtype = kind_dtype(to);
   tb_tensor_t *t = NULL;
-  const tb_status st = tb_tensor_new(first, src_dtype, 1, &n, stride == 1 ? NULL : &stride,
-                                     &dst_dtype, TB_ORDER_C, TB_CAST_DISCARD_IMAG, &t);
+  tb_status st;
+  guarded_call(st, tb_tensor_new(first, src_dtype, 1, &n, stride == 1 ? NULL : &stride,
+                                 &dst_dtype, TB_ORDER_C, TB_CAST_DISCARD_IMAG, &t));
   if (st != TB_OK) {
     print_error("%s -> %s: tb_tensor_new returned %s: %s\n", from->name, to->name,
                 tb_status_name(st), tb_last_error());
@@ -578,8 +580,8 @@ static void cast_one(const char *from, const void *src, const char *to, uint32_t
   const DLDataType src_dtype = dtype_named(from), dst_dtype = dtype_named(to);
   const int64_t n = 1;
   tb_tensor_t *t = NULL;
-  const tb_status st =
-      tb_tensor_new(src, src_dtype, 1, &n, NULL, &dst_dtype, TB_ORDER_C, flags, &t);
+  tb_status st;
+  guarded_call(st, tb_tensor_new(src, src_dtype, 1, &n, NULL, &dst_dtype, TB_ORDER_C, flags, &t));
   if (st != TB_OK) {
     fail_msg("%s -> %s: %s: %s", from, to, tb_status_name(st), tb_last_error());
   }
@@ -721,14 +723,13 @@ static void strided_destinations_receive_cast_values(void **state) {
   rng r = {7};
   for (size_t i = 0; i < N; i++) gen_element(from, &r, i, (uint8_t *)&src[i]);
   const int64_t n = N, n2 = 2 * N;
-  const DLDevice cpu = {kDLCPU, 0};
+  const DLDevice host = {kDLCPU, 0};
   tb_tensor_t *s = NULL, *base = NULL, *view = NULL;
-  assert_int_equal(tb_from_array(src, 0, kind_dtype(from), 1, &n, NULL, cpu, 0, NULL, NULL, &s),
-                   TB_OK);
-  assert_int_equal(tb_tensor_zeros(kind_dtype(to), 1, &n2, cpu, TB_ORDER_C, &base), TB_OK);
+  assert_ok(tb_from_array(src, 0, kind_dtype(from), 1, &n, NULL, host, 0, NULL, NULL, &s));
+  assert_ok(tb_tensor_zeros(kind_dtype(to), 1, &n2, host, TB_ORDER_C, &base));
   /* base[::-2]: the last element first, walking backwards */
-  assert_int_equal(tb_tensor_slice(base, 0, INT64_MAX, INT64_MIN, -2, &view), TB_OK);
-  assert_int_equal(tb_tensor_copy_into(view, s, 0), TB_OK);
+  assert_ok(tb_tensor_slice(base, 0, INT64_MAX, INT64_MIN, -2, &view));
+  assert_ok(tb_tensor_copy_into(view, s, 0));
   const uint16_t *out = tb_tensor_data(base);
   for (size_t i = 0; i < N; i++) {
     const value v = value_of(from, (const uint8_t *)&src[i]);
@@ -954,8 +955,8 @@ static void complex_to_real_without_discard_imag_fails_with_dtype_error(void **s
       const DLDataType src_dtype = dtype_named(complexes[c]), dst_dtype = dtype_named(reals[i]);
       tb_tensor_t *t = NULL;
       tb_clear_error();
-      const tb_status st =
-          tb_tensor_new(buf, src_dtype, 1, &n, NULL, &dst_dtype, TB_ORDER_C, 0, &t);
+      tb_status st;
+      guarded_call(st, tb_tensor_new(buf, src_dtype, 1, &n, NULL, &dst_dtype, TB_ORDER_C, 0, &t));
       assert_int_equal(st, TB_ERR_DTYPE);
       assert_null(t);
       const char *msg = tb_last_error();
@@ -964,9 +965,8 @@ static void complex_to_real_without_discard_imag_fails_with_dtype_error(void **s
         fail_msg("%s -> %s: message \"%s\"", complexes[c], reals[i], msg);
       }
       /* The same cast with the flag succeeds. */
-      assert_int_equal(tb_tensor_new(buf, src_dtype, 1, &n, NULL, &dst_dtype, TB_ORDER_C,
-                                     TB_CAST_DISCARD_IMAG, &t),
-                       TB_OK);
+      assert_ok(tb_tensor_new(buf, src_dtype, 1, &n, NULL, &dst_dtype, TB_ORDER_C,
+                              TB_CAST_DISCARD_IMAG, &t));
       tb_tensor_release(t);
     }
   }
@@ -976,8 +976,7 @@ static void complex_to_real_without_discard_imag_fails_with_dtype_error(void **s
     for (size_t i = 0; i < 3; i++) {
       const DLDataType src_dtype = dtype_named(complexes[c]), dst_dtype = dtype_named(allowed[i]);
       tb_tensor_t *t = NULL;
-      assert_int_equal(tb_tensor_new(buf, src_dtype, 1, &n, NULL, &dst_dtype, TB_ORDER_C, 0, &t),
-                       TB_OK);
+      assert_ok(tb_tensor_new(buf, src_dtype, 1, &n, NULL, &dst_dtype, TB_ORDER_C, 0, &t));
       tb_tensor_release(t);
     }
   }

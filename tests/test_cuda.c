@@ -10,15 +10,26 @@
  * allocations): it opens libcuda.so.1 with dlopen like the library does, so
  * it builds and runs without any CUDA library or header.
  *
+ * Against the stand-in driver (src/backends/cuda/emu, the `cuda_emulated`
+ * test), queued work runs late on a worker thread, so a missing
+ * synchronisation in the library reads stale data and fails a test; the
+ * stand-in's misuse reports (memory freed while queued work uses it) fail the
+ * test that made them (no_driver_misuse), and a few tests use its
+ * fake_cuda_configure to shrink the device or make a call fail. With
+ * TB_EXPECT_CUDA set (not "0"), finding no device is a failure rather than a
+ * skip; with TB_EXPECT_CUDA=emulated, so is finding a driver other than the
+ * stand-in.
+ *
  * An argument, when given, is a cmocka test-name filter ("pointer*").
  */
 #include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
+#include <time.h>
 
 #include "../src/backends/cuda/driver.h"
 #include "support.h"
@@ -64,6 +75,10 @@ static bool g_have_driver; /* and this test reached the driver too */
 static char g_reason[512];
 static tb_cu_context g_ctx; /* device 0's primary context */
 
+/* The stand-in driver's test hooks (fake_libcuda.cpp); NULL on a real one. */
+static long long (*fake_configure)(const char *key, long long value);
+static unsigned long long (*fake_misuses)(void);
+
 static bool load_test_driver(void) {
   void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (lib == NULL) return false;
@@ -75,6 +90,10 @@ static bool load_test_driver(void) {
   }
   T_CU_FUNCTIONS(T_CU_LOAD)
 #undef T_CU_LOAD
+  void *hook = dlsym(lib, "fake_cuda_configure");
+  memcpy(&fake_configure, &hook, sizeof hook);
+  hook = dlsym(lib, "fake_cuda_misuses");
+  memcpy(&fake_misuses, &hook, sizeof hook);
   tb_cu_device dev;
   return cu.init(0) == TB_CU_SUCCESS && cu.device_get(&dev, 0) == TB_CU_SUCCESS &&
          cu.primary_retain(&g_ctx, dev) == TB_CU_SUCCESS;
@@ -113,6 +132,16 @@ static void probe_cuda(void) {
     }                                                                                         \
   } while (0)
 
+/* For tests of what only the stand-in can arrange (a failing call, a
+ * smaller device). */
+#define REQUIRE_STAND_IN()                                                          \
+  do {                                                                              \
+    if (fake_configure == NULL || fake_misuses == NULL) {                           \
+      print_message("skipping: needs the stand-in driver's fake_cuda_configure\n"); \
+      skip();                                                                       \
+    }                                                                               \
+  } while (0)
+
 #define CU_OK(expr)                                                     \
   do {                                                                  \
     tb_cu_result cu_r_ = (expr);                                        \
@@ -121,6 +150,21 @@ static void probe_cuda(void) {
       fail();                                                           \
     }                                                                   \
   } while (0)
+
+/* After every test: the stand-in's misuse reports (printed as they happen,
+ * "fake libcuda: MISUSE: ...") fail the test that made them, and its
+ * configuration goes back to the defaults. */
+static int no_driver_misuse(void **state) {
+  (void)state;
+  if (fake_configure == NULL || fake_misuses == NULL) return 0;
+  (void)fake_configure("reset", 0);
+  unsigned long long n = fake_misuses();
+  if (n != 0) {
+    print_error("the stand-in driver reported %llu misuse(s) of the driver during this test\n", n);
+    return -1;
+  }
+  return 0;
+}
 
 static void enter_ctx(void) { CU_OK(cu.ctx_push(g_ctx)); }
 static void leave_ctx(void) {
@@ -653,6 +697,21 @@ static void pageable_transfers_cross_staging_chunks(void **state) {
     tb_tensor_release(hv);
     tb_tensor_release(h);
   }
+  /* Back to back: a transfer is done with the staging buffers when it returns. */
+  int64_t na = 8 * mib + 12345, nb = 4 * mib + 1;
+  tb_tensor_t *a = random_host(U8, na), *b = random_host(U8, nb);
+  tb_tensor_t *da = to(a, gpu(), NULL), *db = to(b, gpu(), NULL);
+  tb_tensor_t *ba = host_empty(U8, 1, &na), *bb = host_empty(U8, 1, &nb);
+  assert_ok(tb_tensor_copy_into(ba, da, 0));
+  assert_ok(tb_tensor_copy_into(bb, db, 0));
+  assert_same_bytes(a, ba);
+  assert_same_bytes(b, bb);
+  tb_tensor_release(bb);
+  tb_tensor_release(ba);
+  tb_tensor_release(db);
+  tb_tensor_release(da);
+  tb_tensor_release(b);
+  tb_tensor_release(a);
 }
 
 static void pinned_memory_is_used_directly(void **state) {
@@ -666,9 +725,12 @@ static void pinned_memory_is_used_directly(void **state) {
   assert_non_null(v);
   for (int64_t i = 0; i < n; i++) v[i] = (int32_t)(i * 2654435761u);
   tb_tensor_t *d = to(p, gpu(), NULL);
+  /* The upload is done when it returns: the source may change at once. */
+  memset(v, 0x5A, (size_t)n * 4);
   tb_tensor_t *back = NULL;
   assert_ok(tb_tensor_to(d, pinned, NULL, TB_ORDER_C, 0, &back));
-  assert_memory_equal(tb_tensor_data(back), v, (size_t)n * 4);
+  for (int64_t i = 0; i < n; i++) v[i] = (int32_t)(i * 2654435761u);
+  assert_memory_equal(tb_tensor_data(back), v, (size_t)n * 4); /* read as soon as it returns */
   /* pinned <-> CPU is host memory on both sides */
   tb_tensor_t *h = to(back, cpu(), NULL);
   assert_memory_equal(tb_tensor_data(h), v, (size_t)n * 4);
@@ -719,22 +781,25 @@ static void managed_memory_works_from_both_sides(void **state) {
 /* ---- the stream exchange ---- */
 
 typedef struct watchdog {
-  volatile uint32_t *flag;
+  uint32_t *flag; /* read by the device: written with atomic stores */
   atomic_bool stop, fired;
 } watchdog;
 
+static void sleep_ms(long ms) {
+  struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000 * 1000};
+  while (nanosleep(&t, &t) != 0) continue; /* EINTR: sleep the rest */
+}
+
 /* Releases the blocked legacy stream after 10 s if the test has not: a
  * library call that waited on the host would otherwise hang forever. */
-static int watchdog_run(void *arg) {
+static void *watchdog_run(void *arg) {
   watchdog *w = arg;
-  for (int i = 0; i < 1000 && !atomic_load(&w->stop); i++) {
-    thrd_sleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-  }
+  for (int i = 0; i < 1000 && !atomic_load(&w->stop); i++) sleep_ms(10);
   if (!atomic_load(&w->stop)) {
     atomic_store(&w->fired, true);
-    *w->flag = 1;
+    __atomic_store_n(w->flag, 1u, __ATOMIC_RELEASE);
   }
-  return 0;
+  return NULL;
 }
 
 static void export_makes_the_consumer_stream_wait(void **state) {
@@ -756,8 +821,9 @@ static void export_makes_the_consumer_stream_wait(void **state) {
   CU_OK(
       cu.mem_host_alloc(&flag_mem, 64, TB_CU_MEMHOSTALLOC_PORTABLE | TB_CU_MEMHOSTALLOC_DEVICEMAP));
   CU_OK(cu.mem_host_alloc(&out, (size_t)n * 4, TB_CU_MEMHOSTALLOC_PORTABLE));
-  watchdog w = {.flag = flag_mem};
-  *w.flag = 0;
+  static watchdog w; /* outlives this frame should an assertion leave it */
+  w.flag = flag_mem;
+  __atomic_store_n(w.flag, 0u, __ATOMIC_RELEASE);
   atomic_init(&w.stop, false);
   atomic_init(&w.fired, false);
   /* Hold the legacy default stream until the flag is set; the library's
@@ -767,8 +833,8 @@ static void export_makes_the_consumer_stream_wait(void **state) {
   if (r != TB_CU_SUCCESS) {
     print_message("cuStreamWaitValue32 unavailable (CUresult %u): checking ordering only\n", r);
   }
-  thrd_t dog;
-  assert_int_equal(thrd_create(&dog, watchdog_run, &w), thrd_success);
+  pthread_t dog;
+  assert_int_equal(pthread_create(&dog, NULL, watchdog_run, &w), 0);
 
   assert_ok(tb_tensor_copy_into(dst, src, 0)); /* queued, must not wait on the host */
   DLManagedTensorVersioned *m = NULL;
@@ -777,14 +843,20 @@ static void export_makes_the_consumer_stream_wait(void **state) {
   CU_OK(
       cu.memcpy_dtoh_async(out, (tb_cu_ptr)(uintptr_t)m->dl_tensor.data, (size_t)n * 4, consumer));
   CU_OK(cu.event_record(done, consumer));
+  tb_cu_result early = T_CU_NOT_READY;
   if (r == TB_CU_SUCCESS) {
-    thrd_sleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
-    assert_int_equal(cu.event_query(done), T_CU_NOT_READY); /* still waiting for the library */
+    sleep_ms(100);
+    early = cu.event_query(done);
   }
-  *w.flag = 1;
+  __atomic_store_n(w.flag, 1u, __ATOMIC_RELEASE);
   atomic_store(&w.stop, true);
+  assert_int_equal(pthread_join(dog, NULL), 0);
   CU_OK(cu.stream_synchronize(consumer));
-  thrd_join(dog, NULL);
+  if (early != T_CU_NOT_READY) {
+    print_error("the consumer's work finished (CUresult %u) while the library's was held\n",
+                (unsigned)early);
+    fail();
+  }
   assert_false(atomic_load(&w.fired)); /* nothing waited on the host while blocked */
   const float *got = out;
   for (int64_t i = 0; i < n; i++) {
@@ -1001,6 +1073,83 @@ static void driver_failures_name_the_call(void **state) {
   assert_null(t);
 }
 
+/* Releasing a tensor waits for the library's work still queued on it (a
+ * kernel reading it, a device copy out of it): the stand-in reports a free
+ * of memory that queued work uses, and a GPU would read freed memory. */
+static void freeing_waits_for_queued_work(void **state) {
+  (void)state;
+  REQUIRE_CUDA();
+  const int64_t n = 1 << 16;
+  DLDataType f32 = F32;
+  tb_tensor_t *h = host_iota(F64, 1, &n), *d = to(h, gpu(), NULL), *d2 = NULL, *d3 = NULL;
+  assert_ok(tb_tensor_copy(d, &f32, TB_ORDER_C, 0, &d2)); /* a kernel, left queued */
+  tb_tensor_release(d);
+  assert_ok(tb_tensor_copy(d2, NULL, TB_ORDER_C, 0, &d3)); /* a device copy, left queued */
+  tb_tensor_release(d2);
+  tb_tensor_t *back = to(d3, cpu(), NULL), *expect = to(h, cpu(), &f32);
+  assert_same_bytes(expect, back);
+  tb_tensor_release(expect);
+  tb_tensor_release(back);
+  tb_tensor_release(d3);
+  tb_tensor_release(h);
+}
+
+/* A download into pageable memory that fails part way (its third chunk's
+ * copy, here) returns with nothing still in flight into the staging
+ * buffers: the next transfer through them moves its own bytes. */
+static void failed_download_leaves_no_copy_in_flight(void **state) {
+  (void)state;
+  REQUIRE_CUDA();
+  REQUIRE_STAND_IN();
+  const int64_t mib = 1 << 20, n = 12 * mib, n2 = 8 * mib;
+  tb_tensor_t *h = random_host(U8, n), *h2 = random_host(U8, n2), *out = host_empty(U8, 1, &n);
+  tb_tensor_t *d = to(h, gpu(), NULL);
+  assert_int_equal(fake_configure("fail.cuMemcpyDtoHAsync_v2", 3), 0);
+  assert_status(tb_tensor_copy_into(out, d, 0), TB_ERR_DEVICE);
+  assert_error_mentions("cuMemcpyDtoHAsync");
+  assert_error_mentions("CUDA_ERROR_UNKNOWN");
+  tb_tensor_t *d2 = to(h2, gpu(), NULL), *back = to(d2, cpu(), NULL);
+  assert_same_bytes(h2, back);
+  tb_tensor_release(back);
+  tb_tensor_release(d2);
+  tb_tensor_release(d);
+  tb_tensor_release(out);
+  tb_tensor_release(h2);
+  tb_tensor_release(h);
+}
+
+/* A device with room for the tensors but not for the scratch span of a
+ * converting upload or download: the core stages those copies through the
+ * host instead, with the same results; and an allocation past what is left
+ * fails with the driver's out-of-memory. */
+static void copies_without_room_for_scratch_are_staged(void **state) {
+  (void)state;
+  REQUIRE_CUDA();
+  REQUIRE_STAND_IN();
+  size_t free_bytes = 0, total = 0;
+  enter_ctx();
+  CU_OK(cu.mem_get_info(&free_bytes, &total));
+  leave_ctx();
+  const int64_t n = 1 << 16; /* 256 KiB as float32; a float64 span is 512 KiB */
+  const long long room = n * 4 + 4096;
+  (void)fake_configure("memory", (long long)(total - free_bytes) + room);
+  enter_ctx();
+  CU_OK(cu.mem_get_info(&free_bytes, &total));
+  leave_ctx();
+  assert_int_equal(free_bytes, (size_t)room);
+  DLDataType f32 = F32, f64 = F64;
+  /* Each direction would want 512 KiB of scratch for the float64 side. */
+  tb_tensor_t *h = host_iota(F64, 1, &n), *d = to(h, gpu(), &f32), *back = to(d, cpu(), &f64);
+  assert_same_bytes(h, back); /* the values are exact in float32 */
+  tb_tensor_t *more = NULL;
+  assert_status(tb_tensor_empty(F32, 1, &n, gpu(), TB_ORDER_C, &more), TB_ERR_NOMEM);
+  assert_error_mentions("cuMemAlloc");
+  assert_error_mentions("CUDA_ERROR_OUT_OF_MEMORY");
+  tb_tensor_release(back);
+  tb_tensor_release(d);
+  tb_tensor_release(h);
+}
+
 /* Launches are cut below 2^31 elements: a 1-D copy of 2^31 + 3 and a 2-D
  * one whose rows alone stay below the limit. Needs about 7 GiB free. */
 static void copies_over_two_billion_elements(void **state) {
@@ -1068,27 +1217,50 @@ static void copies_over_two_billion_elements(void **state) {
   tb_tensor_release(s);
 }
 
+/* TB_EXPECT_CUDA: a device (any value but "0"), or the stand-in driver
+ * ("emulated"), must be found; without one the run fails instead of
+ * skipping. */
+static bool expectation_met(void) {
+  const char *expect = getenv("TB_EXPECT_CUDA");
+  if (expect == NULL || *expect == '\0' || strcmp(expect, "0") == 0) return true;
+  if (!g_have_cuda) {
+    fprintf(stderr, "TB_EXPECT_CUDA=%s, but no CUDA device: %s\n", expect, g_reason);
+    return false;
+  }
+  if (strcmp(expect, "emulated") == 0 && (fake_configure == NULL || fake_misuses == NULL)) {
+    fprintf(stderr, "TB_EXPECT_CUDA=emulated, but libcuda.so.1 is not the stand-in driver\n");
+    return false;
+  }
+  return true;
+}
+
+#define CUDA_TEST(f) cmocka_unit_test_teardown(f, no_driver_misuse)
+
 int main(int argc, char **argv) {
   probe_cuda();
+  if (!expectation_met()) return 1;
   if (!g_have_cuda) printf("skipping CUDA tests: %s\n", g_reason);
   if (argc > 1) cmocka_set_test_filter(argv[1]);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(registry_reports_cuda),
-      cmocka_unit_test(every_dtype_round_trips),
-      cmocka_unit_test(kernel_casts_match_the_cpu),
-      cmocka_unit_test(strided_device_copies_match_the_cpu),
-      cmocka_unit_test(strided_destinations_keep_their_gaps),
-      cmocka_unit_test(pageable_transfers_cross_staging_chunks),
-      cmocka_unit_test(pinned_memory_is_used_directly),
-      cmocka_unit_test(managed_memory_works_from_both_sides),
-      cmocka_unit_test(export_makes_the_consumer_stream_wait),
-      cmocka_unit_test(export_accepts_the_special_streams),
-      cmocka_unit_test(imported_device_memory_is_usable),
-      cmocka_unit_test(pointer_device_resolution),
-      cmocka_unit_test(import_resolves_the_device_of_the_data),
-      cmocka_unit_test(library_restores_the_current_context),
-      cmocka_unit_test(driver_failures_name_the_call),
-      cmocka_unit_test(copies_over_two_billion_elements),
+      CUDA_TEST(registry_reports_cuda),
+      CUDA_TEST(every_dtype_round_trips),
+      CUDA_TEST(kernel_casts_match_the_cpu),
+      CUDA_TEST(strided_device_copies_match_the_cpu),
+      CUDA_TEST(strided_destinations_keep_their_gaps),
+      CUDA_TEST(pageable_transfers_cross_staging_chunks),
+      CUDA_TEST(pinned_memory_is_used_directly),
+      CUDA_TEST(managed_memory_works_from_both_sides),
+      CUDA_TEST(export_makes_the_consumer_stream_wait),
+      CUDA_TEST(export_accepts_the_special_streams),
+      CUDA_TEST(imported_device_memory_is_usable),
+      CUDA_TEST(pointer_device_resolution),
+      CUDA_TEST(import_resolves_the_device_of_the_data),
+      CUDA_TEST(library_restores_the_current_context),
+      CUDA_TEST(driver_failures_name_the_call),
+      CUDA_TEST(freeing_waits_for_queued_work),
+      CUDA_TEST(failed_download_leaves_no_copy_in_flight),
+      CUDA_TEST(copies_without_room_for_scratch_are_staged),
+      CUDA_TEST(copies_over_two_billion_elements),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   /* 77: meson's "skipped" when there was nothing to run. */

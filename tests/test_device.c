@@ -3,6 +3,7 @@
  * directly (tb_tensor_data is NULL for it), so every transfer goes through
  * the vtable: byte copies and the library's staging, or the backend's own
  * strided copy when it has one. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,14 +61,16 @@ static tb_status mock_copy_bytes(const tb_device_vtable *self, void *dst, uint64
 }
 
 /* Handles only same-dtype copies within the mock device, to prove both that
- * the library calls it and that TB_ERR_UNSUPPORTED falls back to staging. */
+ * the library calls it and that TB_ERR_UNSUPPORTED falls back to staging.
+ * Like the built-in backends it says why through tb_set_error: the copy
+ * that then succeeds by staging must leave no trace of that message. */
 static tb_status mock_copy_strided(const tb_device_vtable *self, const tb_copy_desc *d,
                                    void *stream) {
   (void)self;
   (void)stream;
   if (!g_mock.strided_supported || d->src_device.device_type != d->dst_device.device_type ||
       !tb_dtype_equal(d->src_dtype, d->dst_dtype)) {
-    return TB_ERR_UNSUPPORTED;
+    return tb_set_error(TB_ERR_UNSUPPORTED, "mock copy_strided: staged by the core instead");
   }
   g_mock.copy_strided++;
   size_t item = tb_dtype_itemsize(d->src_dtype);
@@ -96,6 +99,18 @@ static tb_status mock_stream_wait(const tb_device_vtable *self, int32_t id, void
   return TB_OK;
 }
 
+/* Knows no pointer: a probe that fails with a message, which the import
+ * that goes on with the declared device must take back. Counts its calls. */
+static int g_pointer_probes;
+static tb_status mock_pointer_device(const tb_device_vtable *self, const void *ptr,
+                                     DLDevice *out) {
+  (void)self;
+  (void)ptr;
+  (void)out;
+  g_pointer_probes++;
+  return tb_set_error(TB_ERR_INVALID, "mock pointer_device: unknown pointer");
+}
+
 static const tb_device_vtable g_mock_backend = {
     .abi_version = TB_BACKEND_ABI_VERSION,
     .device_type = TB_DL_EXT_DEV,
@@ -106,6 +121,7 @@ static const tb_device_vtable g_mock_backend = {
     .copy_bytes = mock_copy_bytes,
     .copy_strided = mock_copy_strided,
     .stream_wait = mock_stream_wait,
+    .pointer_device = mock_pointer_device,
 };
 
 static DLDevice ext(int32_t id) { return (DLDevice){(DLDeviceType)TB_DL_EXT_DEV, id}; }
@@ -309,7 +325,8 @@ static void staging_survives_every_failed_allocation(void **state) {
     test_allocator a;
     tb_tensor_t *dev = NULL;
     test_allocator_install(&a, fail_at);
-    tb_status st = tb_tensor_to(srct, ext(0), NULL, TB_ORDER_C, 0, &dev);
+    tb_status st;
+    guarded_call(st, tb_tensor_to(srct, ext(0), NULL, TB_ORDER_C, 0, &dev));
     bool reached = a.calls > fail_at;
     tb_tensor_release(dev);
     test_allocator_remove();
@@ -348,6 +365,51 @@ static void export_makes_the_consumer_stream_wait(void **state) {
   tb_tensor_release(src);
 }
 
+/* Successful calls leave tb_last_error() untouched, also where the library
+ * asked a backend something that failed and carried on (a strided copy the
+ * backend does not take, a pointer it does not know), and in the queries. */
+static void recovered_probes_leave_the_message(void **state) {
+  (void)state;
+  assert_status(tb_tensor_copy(NULL, NULL, TB_ORDER_C, 0, NULL), TB_ERR_INVALID);
+  char before[256];
+  snprintf(before, sizeof before, "%s", tb_last_error());
+  int64_t shape[2] = {3, 4};
+  tb_tensor_t *src = iota(F32, 2, shape), *srct, *dev, *back;
+  assert_raw_ok(tb_tensor_transpose(src, 0, 1, &srct));
+  /* copy_strided answers UNSUPPORTED with a message; the copy stages. */
+  assert_raw_ok(tb_tensor_to(srct, ext(0), NULL, TB_ORDER_C, 0, &dev));
+  assert_raw_ok(tb_tensor_to(dev, cpu(), &(DLDataType){kDLFloat, 64, 1}, TB_ORDER_F, 0, &back));
+  assert_string_equal(tb_last_error(), before);
+  /* The DLPack import asks pointer_device, which fails: the declared device
+   * stays, the message too. */
+  DLManagedTensorVersioned *m = NULL;
+  assert_raw_ok(tb_to_dlpack_versioned(dev, NULL, &m));
+  int probes = g_pointer_probes;
+  tb_tensor_t *imported = NULL;
+  assert_raw_ok(tb_from_dlpack_versioned(m, NULL, &imported));
+  assert_int_equal(g_pointer_probes, probes + 1);
+  assert_int_equal(tb_tensor_device(imported).device_type, TB_DL_EXT_DEV);
+  assert_string_equal(tb_last_error(), before);
+  /* Queries of every device type, present or not. */
+  for (int32_t type = -1; type < 40; type++) {
+    (void)tb_get_backend(type);
+    (void)tb_device_type_name(type);
+    (void)tb_device_count(type);
+    (void)tb_device_available(type);
+  }
+  assert_string_equal(tb_last_error(), before);
+  /* The same with assert_ok's own sentinel. */
+  assert_untouched((void)tb_device_count(kDLCUDA));
+  assert_untouched((void)tb_device_count(kDLCUDAHost));
+  assert_untouched((void)tb_device_count(kDLOpenCL));
+  tb_tensor_release(imported);
+  tb_tensor_release(back);
+  tb_tensor_release(dev);
+  tb_tensor_release(srct);
+  tb_tensor_release(src);
+  assert_string_equal(tb_last_error(), before);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(registry_validates_backends),
@@ -360,6 +422,7 @@ int main(void) {
       cmocka_unit_test(wrapped_device_memory_is_freed_by_its_owner),
       cmocka_unit_test(staging_survives_every_failed_allocation),
       cmocka_unit_test(export_makes_the_consumer_stream_wait),
+      cmocka_unit_test(recovered_probes_leave_the_message),
   };
   return cmocka_run_group_tests(tests, register_mock, NULL);
 }

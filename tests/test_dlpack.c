@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
 
 #include "support.h"
+#include "tensorbridge/backend.h" /* tb_get_backend */
 
 /* ------------------------------------------------------------------------ */
 /* Producers                                                                */
@@ -535,14 +535,14 @@ static void export_deleter_may_run_on_another_thread(void **state) {
   assert_ok(tb_to_dlpack_versioned(t, NULL, &m));
   assert_ok(tb_to_dlpack(t, NULL, &l));
   tb_tensor_release(t);
-  thrd_t th;
+  test_thread th;
   int rc = -1;
-  assert_int_equal(thrd_create(&th, call_versioned_deleter, m), thrd_success);
-  assert_int_equal(thrd_join(th, &rc), thrd_success);
+  test_thread_start(&th, call_versioned_deleter, m);
+  rc = test_thread_join(&th);
   assert_int_equal(rc, 0);
   assert_int_equal(c.calls, 0);
-  assert_int_equal(thrd_create(&th, call_legacy_deleter, l), thrd_success);
-  assert_int_equal(thrd_join(th, &rc), thrd_success);
+  test_thread_start(&th, call_legacy_deleter, l);
+  rc = test_thread_join(&th);
   assert_int_equal(c.calls, 1); /* the last reference went on the other thread */
   free(c.last_data);
 }
@@ -586,17 +586,20 @@ static void legacy_export_of_read_only_needs_permission_or_a_copy(void **state) 
 
 static void export_on_a_handle_device_keeps_byte_offset(void **state) {
   (void)state;
-  /* OpenCL's data is a cl_mem: no pointer arithmetic may be done on it. */
+  /* A handle device's data (an OpenCL cl_mem, a VkBuffer) admits no pointer
+   * arithmetic. The test backend's handle device is present on every
+   * machine; memory of an absent device would be refused. */
+  fake_devices_install();
   void *handle = (void *)(uintptr_t)0x1000;
   int64_t n = 8;
-  DLDevice cl = {(DLDeviceType)TB_DL_OPENCL, 0};
+  DLDevice cl = {(DLDeviceType)FAKE_HANDLE_DEVICE, 0};
   tb_tensor_t *t;
   assert_ok(tb_from_array(handle, 32, F32, 1, &n, NULL, cl, 0, NULL, NULL, &t));
   DLManagedTensorVersioned *m = NULL;
   assert_ok(tb_to_dlpack_versioned(t, NULL, &m));
   assert_ptr_equal(m->dl_tensor.data, handle);
   assert_int_equal(m->dl_tensor.byte_offset, 32);
-  assert_int_equal(m->dl_tensor.device.device_type, TB_DL_OPENCL);
+  assert_int_equal(m->dl_tensor.device.device_type, FAKE_HANDLE_DEVICE);
   tb_tensor_t *back;
   assert_ok(tb_from_dlpack_versioned(m, NULL, &back));
   assert_ptr_equal(tb_tensor_base(back), handle);
@@ -1605,13 +1608,15 @@ static void round_trip_of_packed_fp4(void **state) {
 
 static void round_trip_on_a_device_address_with_negative_strides(void **state) {
   (void)state;
-  /* CUDA memory is never touched by import or export: a made-up address is
-   * enough. The export points data at element 0 with byte_offset 0 (the
-   * documented form), and strides reach below it, as a CuPy or PyTorch
+  /* Device memory is never touched by import or export: a made-up address
+   * on the test backend's device is enough (CUDA memory needs a device
+   * present now). The export points data at element 0 with byte_offset 0
+   * (the documented form), and strides reach below it, as a CuPy or PyTorch
    * reversed view would. Importing must accept what exporting produced. */
+  fake_devices_install();
   uintptr_t base = (uintptr_t)1 << 32;
   int64_t n = 16, s = -1;
-  DLDevice gpu = {kDLCUDA, 0};
+  DLDevice gpu = {(DLDeviceType)FAKE_ADDRESS_DEVICE, 0};
   tb_tensor_t *t, *back = NULL;
   assert_ok(tb_from_array((void *)base, 15 * sizeof(float), F32, 1, &n, &s, gpu, 0, NULL, NULL,
                           &t));
@@ -1621,7 +1626,7 @@ static void round_trip_on_a_device_address_with_negative_strides(void **state) {
   assert_int_equal(m->dl_tensor.byte_offset, 0);
   assert_int_equal(m->dl_tensor.strides[0], -1);
   assert_ok(tb_from_dlpack_versioned(m, NULL, &back));
-  assert_int_equal(tb_tensor_device(back).device_type, kDLCUDA);
+  assert_int_equal(tb_tensor_device(back).device_type, FAKE_ADDRESS_DEVICE);
   assert_int_equal(tb_tensor_strides(back)[0], -1);
   assert_int_equal((uintptr_t)tb_tensor_base(back) + tb_tensor_byte_offset(back),
                    base + 15 * sizeof(float));
@@ -1642,7 +1647,8 @@ static tb_tensor_t *g_src; /* made with the default allocator */
 static tb_status path_export_versioned(int *calls) {
   (void)calls;
   DLManagedTensorVersioned *m = NULL;
-  tb_status st = tb_to_dlpack_versioned(g_src, NULL, &m);
+  tb_status st;
+  guarded_call(st, tb_to_dlpack_versioned(g_src, NULL, &m));
   if (st == TB_OK) m->deleter(m);
   return st;
 }
@@ -1652,21 +1658,24 @@ static tb_status path_export_legacy_copy(int *calls) {
   DLManagedTensor *m = NULL;
   DLDataType f64 = F64;
   tb_export_options o = {.dtype = &f64, .layout = TB_LAYOUT_F};
-  tb_status st = tb_to_dlpack(g_src, &o, &m);
+  tb_status st;
+  guarded_call(st, tb_to_dlpack(g_src, &o, &m));
   if (st == TB_OK) m->deleter(m);
   return st;
 }
 
 static tb_status path_import_versioned(int *calls) {
   tb_tensor_t *t = NULL;
-  tb_status st = tb_from_dlpack_versioned(versioned_2x3(calls, NULL), NULL, &t);
+  tb_status st;
+  guarded_call(st, tb_from_dlpack_versioned(versioned_2x3(calls, NULL), NULL, &t));
   tb_tensor_release(t);
   return st;
 }
 
 static tb_status path_import_legacy(int *calls) {
   tb_tensor_t *t = NULL;
-  tb_status st = tb_from_dlpack(legacy_2x3(calls, NULL), NULL, &t);
+  tb_status st;
+  guarded_call(st, tb_from_dlpack(legacy_2x3(calls, NULL), NULL, &t));
   tb_tensor_release(t);
   return st;
 }
@@ -1675,7 +1684,8 @@ static tb_status path_import_converting(int *calls) {
   tb_tensor_t *t = NULL;
   DLDataType f64 = F64;
   tb_import_options o = {.dtype = &f64, .layout = TB_LAYOUT_F};
-  tb_status st = tb_from_dlpack_versioned(versioned_2x3(calls, NULL), &o, &t);
+  tb_status st;
+  guarded_call(st, tb_from_dlpack_versioned(versioned_2x3(calls, NULL), &o, &t));
   if (st == TB_OK && *calls != 1) st = TB_ERR_INVALID; /* must have been consumed */
   tb_tensor_release(t);
   return st;
@@ -1687,7 +1697,8 @@ static tb_status path_import_writable_copy(int *calls) {
   DLManagedTensorVersioned *m =
       make_versioned(calls, buf, buf, F32, 2, k_shape23, k_c23, DLPACK_FLAG_BITMASK_READ_ONLY);
   tb_import_options o = {.flags = TB_IMPORT_REQUIRE_WRITABLE};
-  tb_status st = tb_from_dlpack_versioned(m, &o, &t);
+  tb_status st;
+  guarded_call(st, tb_from_dlpack_versioned(m, &o, &t));
   tb_tensor_release(t);
   return st;
 }
@@ -1696,9 +1707,10 @@ static tb_status path_round_trip(int *calls) {
   (void)calls;
   DLManagedTensorVersioned *m = NULL;
   tb_tensor_t *back = NULL;
-  tb_status st = tb_to_dlpack_versioned(g_src, NULL, &m);
+  tb_status st;
+  guarded_call(st, tb_to_dlpack_versioned(g_src, NULL, &m));
   if (st != TB_OK) return st;
-  st = tb_from_dlpack_versioned(m, NULL, &back); /* consumes m on every path */
+  guarded_call(st, tb_from_dlpack_versioned(m, NULL, &back)); /* consumes m on every path */
   tb_tensor_release(back);
   return st;
 }
@@ -1707,7 +1719,8 @@ static tb_status path_from_dltensor(int *calls) {
   (void)calls;
   tb_tensor_t *t = NULL;
   tb_import_options o = {.copy = TB_COPY_ALWAYS};
-  tb_status st = tb_from_dltensor(tb_tensor_dltensor(g_src), 0, &o, &t);
+  tb_status st;
+  guarded_call(st, tb_from_dltensor(tb_tensor_dltensor(g_src), 0, &o, &t));
   tb_tensor_release(t);
   return st;
 }
@@ -1718,7 +1731,8 @@ static void fail_every_allocation(dl_path_fn path, bool imports) {
     test_allocator a;
     int calls = 0;
     test_allocator_install(&a, fail_at);
-    tb_status st = path(&calls);
+    tb_status st;
+    guarded_call(st, path(&calls)); /* a success leaves the message untouched */
     bool reached = a.calls > fail_at;
     test_allocator_remove();
     if (st != TB_OK) {
@@ -1851,7 +1865,8 @@ static void import_keep_on_error_leaves_refused_structs_with_the_caller(void **s
     int before = calls;
     test_allocator a;
     test_allocator_install(&a, fail_at);
-    tb_status st = tb_from_dlpack_versioned(m, &convert, &t);
+    tb_status st;
+    guarded_call(st, tb_from_dlpack_versioned(m, &convert, &t));
     test_allocator_remove();
     if (st == TB_OK) {
       assert_int_equal(calls, before + 1); /* consumed: the copy is ours */
@@ -1872,6 +1887,227 @@ static void import_keep_on_error_leaves_refused_structs_with_the_caller(void **s
   assert_int_equal(calls, before);
   tb_tensor_release(t);
   assert_int_equal(calls, before + 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Devices that are not present; empty tensors with overflowing strides     */
+/* ------------------------------------------------------------------------ */
+
+/* A producer over made-up memory of `device`, whose deleter counts. */
+static DLManagedTensorVersioned *versioned_on(int *calls, DLDevice device) {
+  DLManagedTensorVersioned *m = make_versioned(calls, (void *)(uintptr_t)0x10000, NULL, F32, 2,
+                                               k_shape23, k_c23, 0);
+  m->dl_tensor.device = device;
+  return m;
+}
+
+static DLManagedTensor *legacy_on(int *calls, DLDevice device) {
+  DLManagedTensor *l =
+      make_legacy(calls, (void *)(uintptr_t)0x10000, NULL, F32, 2, k_shape23, k_c23);
+  l->dl_tensor.device = device;
+  return l;
+}
+
+/* Imports of memory on `device` are refused with TB_ERR_DEVICE and `needle`
+ * in the message, on every path: versioned, legacy, borrowed; the deleter
+ * runs once, or not at all with TB_IMPORT_KEEP_ON_ERROR. */
+static void assert_import_refused(DLDevice device, const char *needle) {
+  int calls = 0;
+  tb_tensor_t *t = NULL;
+  assert_status(tb_from_dlpack_versioned(versioned_on(&calls, device), NULL, &t), TB_ERR_DEVICE);
+  assert_error_mentions(needle);
+  assert_int_equal(calls, 1);
+  assert_status(tb_from_dlpack(legacy_on(&calls, device), NULL, &t), TB_ERR_DEVICE);
+  assert_error_mentions(needle);
+  assert_int_equal(calls, 2);
+  tb_import_options keep = {.flags = TB_IMPORT_KEEP_ON_ERROR};
+  DLManagedTensorVersioned *m = versioned_on(&calls, device);
+  assert_status(tb_from_dlpack_versioned(m, &keep, &t), TB_ERR_DEVICE);
+  assert_int_equal(calls, 2);
+  m->deleter(m);
+  DLManagedTensor *l = legacy_on(&calls, device);
+  assert_status(tb_from_dlpack(l, &keep, &t), TB_ERR_DEVICE);
+  assert_int_equal(calls, 3);
+  l->deleter(l);
+  assert_int_equal(calls, 4);
+  /* Options that would copy change nothing: the memory cannot be read. */
+  DLDevice host = cpu();
+  tb_import_options to_cpu = {.device = &host};
+  assert_status(tb_from_dlpack_versioned(versioned_on(&calls, device), &to_cpu, &t),
+                TB_ERR_DEVICE);
+  assert_int_equal(calls, 5);
+  m = versioned_on(&calls, device); /* a borrowed import touches no deleter */
+  assert_status(tb_from_dltensor(&m->dl_tensor, 0, NULL, &t), TB_ERR_DEVICE);
+  assert_error_mentions(needle);
+  assert_int_equal(calls, 5);
+  m->deleter(m);
+  assert_null(t);
+}
+
+static void import_of_cuda_memory_without_a_cuda_device_is_refused(void **state) {
+  (void)state;
+  if (tb_device_count(kDLCUDA) > 0) skip(); /* test_cuda covers a present device */
+  DLDevice gpu = {kDLCUDA, 0};
+  assert_import_refused(gpu, "no cuda device is present");
+  gpu.device_id = 3;
+  assert_import_refused(gpu, "no cuda device is present");
+  /* An empty tensor too: the device, not the memory, is missing. */
+  int calls = 0;
+  tb_tensor_t *t = NULL;
+  DLManagedTensorVersioned *m = make_versioned(&calls, NULL, NULL, F32, 1, (int64_t[]){0},
+                                               (int64_t[]){1}, 0);
+  m->dl_tensor.device = (DLDevice){kDLCUDA, 0};
+  assert_status(tb_from_dlpack_versioned(m, NULL, &t), TB_ERR_DEVICE);
+  assert_int_equal(calls, 1);
+}
+
+/* The siblings: every non-host device type that no backend serves here, and
+ * OpenCL when no OpenCL device is present; a device id past the devices. */
+static void import_of_memory_on_an_absent_device_is_refused(void **state) {
+  (void)state;
+  fake_devices_install();
+  const int32_t none[] = {TB_DL_ROCM,   TB_DL_METAL, TB_DL_EXT_DEV, TB_DL_ONEAPI,
+                          TB_DL_WEBGPU, TB_DL_HEXAGON, TB_DL_MAIA,  TB_DL_TRN};
+  for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+    char want[64];
+    snprintf(want, sizeof want, "no %s device is present", tb_device_type_name(none[i]));
+    assert_import_refused((DLDevice){(DLDeviceType)none[i], 0}, want);
+  }
+  /* OpenCL without a backend. (With the backend built, asking for devices
+   * loads the ICD loader and its platforms, which LeakSanitizer does not
+   * survive in this executable: test_tensor covers that case through
+   * tb_from_array, which takes the same checks.) */
+  if (tb_get_backend(kDLOpenCL) == NULL) {
+    assert_import_refused((DLDevice){kDLOpenCL, 0}, "no opencl device is present");
+  }
+  assert_import_refused((DLDevice){(DLDeviceType)FAKE_ADDRESS_DEVICE, 2}, "vpi:2 is not present");
+  /* A present device takes it, untouched. */
+  int calls = 0;
+  tb_tensor_t *t = NULL;
+  DLDevice fake = {(DLDeviceType)FAKE_ADDRESS_DEVICE, 1};
+  assert_ok(tb_from_dlpack_versioned(versioned_on(&calls, fake), NULL, &t));
+  assert_int_equal(tb_tensor_device(t).device_id, 1);
+  assert_null(tb_tensor_data(t));
+  tb_tensor_release(t);
+  assert_int_equal(calls, 1);
+}
+
+/* Pinned and managed CUDA memory is host memory: without a driver (or
+ * without the CUDA backend) it imports as such, and the successful import
+ * leaves the last error message exactly as it was (an early version left
+ * "cuda: pointer_device: no CUDA driver or device in this process"). */
+static void import_of_pinned_and_managed_memory_needs_no_driver(void **state) {
+  (void)state;
+  if (tb_device_count(kDLCUDA) > 0) skip(); /* with a driver the pointer is asked about */
+  const int32_t types[] = {TB_DL_CUDA_HOST, TB_DL_CUDA_MANAGED, TB_DL_ROCM_HOST};
+  int calls = 0;
+  for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+    for (int legacy = 0; legacy < 2; legacy++) {
+      float *buf;
+      tb_tensor_t *t = NULL;
+      tb_clear_error();
+      if (legacy) {
+        DLManagedTensor *l = legacy_2x3(&calls, &buf);
+        l->dl_tensor.device = (DLDevice){(DLDeviceType)types[i], 0};
+        assert_raw_ok(tb_from_dlpack(l, NULL, &t));
+      } else {
+        DLManagedTensorVersioned *m = versioned_2x3(&calls, &buf);
+        m->dl_tensor.device = (DLDevice){(DLDeviceType)types[i], 0};
+        assert_raw_ok(tb_from_dlpack_versioned(m, NULL, &t));
+      }
+      assert_string_equal(tb_last_error(), ""); /* untouched: still cleared */
+      assert_int_equal(tb_tensor_device(t).device_type, types[i]);
+      assert_ptr_equal(tb_tensor_data(t), buf);
+      assert_true(get2f(t, 1, 2) == 5.0f);
+      tb_tensor_t *c = NULL;
+      assert_ok(tb_tensor_to(t, cpu(), NULL, TB_ORDER_F, 0, &c)); /* readable by the host */
+      assert_true(get2f(c, 1, 0) == 3.0f);
+      tb_tensor_release(c);
+      tb_tensor_release(t);
+    }
+  }
+  assert_int_equal(calls, 6);
+}
+
+/* The exact inputs of the empty-tensor overflow, through DLPack: a {5, 0}
+ * float32 producer with strides {INT64_MAX, 1} is refused (its views would
+ * compute 4 * INT64_MAX), with a message naming the field, on every path. */
+static void import_of_empty_tensor_whose_views_would_overflow_is_refused(void **state) {
+  (void)state;
+  const int64_t shape[2] = {5, 0};
+  const int64_t strides[][2] = {{INT64_MAX, 1}, {INT64_MIN, 1}, {(int64_t)1 << 61, 1}};
+  int calls = 0;
+  tb_tensor_t *t = NULL;
+  for (size_t i = 0; i < sizeof strides / sizeof *strides; i++) {
+    for (int null_data = 0; null_data < 2; null_data++) {
+      float *buf = null_data ? NULL : iota_f32(1);
+      int before = calls;
+      DLManagedTensorVersioned *m = make_versioned(&calls, buf, buf, F32, 2, shape, strides[i], 0);
+      assert_status(tb_from_dlpack_versioned(m, NULL, &t), TB_ERR_OVERFLOW);
+      assert_error_mentions("strides[0]");
+      assert_int_equal(calls, before + 1);
+      buf = null_data ? NULL : iota_f32(1);
+      DLManagedTensor *l = make_legacy(&calls, buf, buf, F32, 2, shape, strides[i]);
+      assert_status(tb_from_dlpack(l, NULL, &t), TB_ERR_OVERFLOW);
+      assert_error_mentions("strides[0]");
+      assert_int_equal(calls, before + 2);
+      DLTensor dl = {.data = NULL, .device = cpu(), .ndim = 2, .dtype = F32,
+                     .shape = (int64_t *)(uintptr_t)shape,
+                     .strides = (int64_t *)(uintptr_t)strides[i]};
+      assert_status(tb_from_dltensor(&dl, 0, NULL, &t), TB_ERR_OVERFLOW);
+    }
+  }
+  tb_import_options keep = {.flags = TB_IMPORT_KEEP_ON_ERROR};
+  DLManagedTensorVersioned *m = make_versioned(&calls, NULL, NULL, F32, 2, shape, strides[0], 0);
+  int before = calls;
+  assert_status(tb_from_dlpack_versioned(m, &keep, &t), TB_ERR_OVERFLOW);
+  assert_int_equal(calls, before);
+  m->deleter(m);
+  assert_null(t);
+  /* Strides an empty tensor may have import, and views of it are exact. */
+  const int64_t ok_strides[2] = {INT64_MAX / 16, 1};
+  m = make_versioned(&calls, NULL, NULL, F32, 2, shape, ok_strides, 0);
+  assert_ok(tb_from_dlpack_versioned(m, NULL, &t));
+  tb_tensor_t *v = NULL;
+  assert_ok(tb_tensor_select(t, 0, 4, &v));
+  assert_int_equal(tb_tensor_byte_offset(v), tb_tensor_byte_offset(t));
+  tb_tensor_release(v);
+  assert_ok(tb_tensor_slice(t, 0, 0, 5, 2, &v));
+  assert_int_equal(tb_tensor_strides(v)[0], 2 * (INT64_MAX / 16));
+  DLManagedTensor *out = NULL;
+  assert_ok(tb_to_dlpack(v, NULL, &out));
+  assert_null(out->dl_tensor.data);
+  assert_int_equal(out->dl_tensor.strides[0], 2 * (INT64_MAX / 16));
+  out->deleter(out);
+  tb_tensor_release(v);
+  tb_tensor_release(t);
+}
+
+/* Successful calls leave the message untouched: a planted message survives
+ * a whole share / view / export / import / copy round. */
+static void successful_dlpack_calls_leave_the_message(void **state) {
+  (void)state;
+  assert_status(tb_from_dlpack_versioned(NULL, NULL, NULL), TB_ERR_INVALID);
+  char before[256];
+  snprintf(before, sizeof before, "%s", tb_last_error());
+  assert_true(before[0] != '\0');
+  int calls = 0;
+  tb_tensor_t *t = NULL, *v = NULL, *back = NULL, *c = NULL;
+  tb_import_options o = {.layout = TB_LAYOUT_F, .alignment = 16};
+  assert_raw_ok(tb_from_dlpack_versioned(versioned_2x3(&calls, NULL), &o, &t));
+  assert_raw_ok(tb_tensor_slice(t, 1, INT64_MAX, INT64_MIN, -1, &v));
+  DLManagedTensorVersioned *m = NULL;
+  tb_export_options eo = {.layout = TB_LAYOUT_C, .stream = -1};
+  assert_raw_ok(tb_to_dlpack_versioned(v, &eo, &m));
+  assert_raw_ok(tb_from_dlpack_versioned(m, NULL, &back));
+  DLDataType f64 = F64;
+  assert_raw_ok(tb_tensor_copy(back, &f64, TB_ORDER_C, 0, &c));
+  assert_string_equal(tb_last_error(), before);
+  tb_tensor_release(c);
+  tb_tensor_release(back);
+  tb_tensor_release(v);
+  tb_tensor_release(t);
+  assert_string_equal(tb_last_error(), before);
 }
 
 int main(void) {
@@ -1917,6 +2153,11 @@ int main(void) {
       cmocka_unit_test(import_copy_always_copies_unless_is_copied),
       cmocka_unit_test(import_copy_always_of_is_copied_still_meets_requests),
       cmocka_unit_test(import_to_a_device_without_backend_fails),
+      cmocka_unit_test(import_of_cuda_memory_without_a_cuda_device_is_refused),
+      cmocka_unit_test(import_of_memory_on_an_absent_device_is_refused),
+      cmocka_unit_test(import_of_pinned_and_managed_memory_needs_no_driver),
+      cmocka_unit_test(import_of_empty_tensor_whose_views_would_overflow_is_refused),
+      cmocka_unit_test(successful_dlpack_calls_leave_the_message),
       cmocka_unit_test(round_trip_every_byte_dtype),
       cmocka_unit_test(round_trip_every_layout),
       cmocka_unit_test(round_trip_of_a_read_only_tensor_stays_read_only),

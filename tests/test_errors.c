@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <threads.h>
 
 #include "support.h"
 
@@ -104,11 +103,13 @@ static void successful_call_leaves_message_untouched(void **state) {
   const char *pointer = tb_last_error();
   assert_true(strlen(before) > 0);
 
+  /* Raw checks, not assert_ok: its sentinel and restore would hide what
+   * this test looks at (the very message and pointer from before). */
   tb_tensor_t *t = NULL, *v = NULL;
-  assert_ok(tb_tensor_zeros(F32, 2, (int64_t[]){2, 3}, cpu(), TB_ORDER_C, &t));
-  assert_ok(tb_tensor_transpose(t, 0, 1, &v));
-  assert_ok(tb_dtype_from_name("float64", &d));
-  assert_ok(tb_tensor_copy_into(t, t, 0));
+  assert_raw_ok(tb_tensor_zeros(F32, 2, (int64_t[]){2, 3}, cpu(), TB_ORDER_C, &t));
+  assert_raw_ok(tb_tensor_transpose(t, 0, 1, &v));
+  assert_raw_ok(tb_dtype_from_name("float64", &d));
+  assert_raw_ok(tb_tensor_copy_into(t, t, 0));
   assert_string_equal(tb_last_error(), before);
   /* The pointer stays valid and unchanged until the next failure. */
   assert_ptr_equal(tb_last_error(), pointer);
@@ -116,6 +117,85 @@ static void successful_call_leaves_message_untouched(void **state) {
   tb_tensor_release(v);
   tb_tensor_release(t);
   assert_string_equal(tb_last_error(), before);
+}
+
+/* One of each kind of successful call, where some of them ask a backend a
+ * question whose answer may be a failure the library then recovers from
+ * (where a pointer lives, whether a device exists, whether a strided copy
+ * is taken): none may leave a message. The message from an earlier failure
+ * must come out exactly as it went in. */
+static int successes_of_every_kind(void *arg) {
+  (void)arg;
+  int failures = 0;
+  char at_start[512];
+  save_error(at_start, sizeof at_start);
+#define RAW_OK(call)                                                                    \
+  do {                                                                                  \
+    tb_status st_ = (call);                                                             \
+    if (st_ != TB_OK) {                                                                 \
+      print_error("%s returned %s: %s\n", #call, tb_status_name(st_), tb_last_error()); \
+      failures++;                                                                       \
+    }                                                                                   \
+  } while (0)
+  float buf[6] = {0, 1, 2, 3, 4, 5};
+  int64_t shape[2] = {2, 3};
+  tb_tensor_t *t = NULL, *v = NULL, *c = NULL, *back = NULL, *pinned = NULL;
+  RAW_OK(tb_from_array(buf, 0, F32, 2, shape, NULL, cpu(), 0, NULL, NULL, &t));
+  /* Pinned and managed memory: host memory, with or without a driver. */
+  RAW_OK(tb_from_array(buf, 0, F32, 2, shape, NULL, device_of_type(TB_DL_CUDA_HOST, 0), 0, NULL,
+                       NULL, &pinned));
+  RAW_OK(tb_tensor_slice(t, 1, INT64_MAX, INT64_MIN, -1, &v));
+  RAW_OK(tb_tensor_to(pinned, cpu(), NULL, TB_ORDER_F, 0, &c));
+  RAW_OK(tb_tensor_copy_into(c, v, 0));
+  DLManagedTensorVersioned *m = NULL;
+  RAW_OK(tb_to_dlpack_versioned(pinned, NULL, &m));
+  RAW_OK(tb_from_dlpack_versioned(m, NULL, &back));
+  tb_tensor_release(back);
+  m = NULL;
+  RAW_OK(tb_to_dlpack_versioned(v, NULL, &m));
+  m->dl_tensor.device = device_of_type(TB_DL_CUDA_MANAGED, 0);
+  RAW_OK(tb_from_dlpack_versioned(m, NULL, &back));
+  tb_tensor_release(back);
+  DLManagedTensor *l = NULL;
+  RAW_OK(tb_to_dlpack(v, NULL, &l));
+  RAW_OK(tb_from_dlpack(l, NULL, &back));
+  tb_tensor_release(v);
+  RAW_OK(tb_from_dltensor(tb_tensor_dltensor(pinned), TB_FLAG_READONLY, NULL, &v));
+  tb_tensor_release(v);
+  for (int32_t type = -1; type < 32; type++) (void)tb_device_count(type);
+  DLDataType d;
+  RAW_OK(tb_dtype_from_name("cdouble", &d));
+  RAW_OK(tb_dtype_check(d));
+  tb_tensor_release(back);
+  tb_tensor_release(c);
+  tb_tensor_release(pinned);
+  tb_tensor_release(t);
+#undef RAW_OK
+  if (strcmp(tb_last_error(), at_start) != 0) {
+    print_error("successful calls changed the message from \"%s\" to \"%s\"\n", at_start,
+                tb_last_error());
+    failures++;
+  }
+  return failures;
+}
+
+static void successful_calls_of_every_kind_leave_the_message(void **state) {
+  (void)state;
+  DLDataType d;
+  assert_status(tb_dtype_from_name("a_failure_before", &d), TB_ERR_DTYPE);
+  char before[512];
+  save_error(before, sizeof before);
+  assert_int_equal(successes_of_every_kind(NULL), 0);
+  assert_string_equal(tb_last_error(), before);
+  /* And from a fresh thread, whose message starts empty and must stay so;
+   * this thread's is not touched either. */
+  test_thread thread;
+  test_thread_start(&thread, successes_of_every_kind, NULL);
+  assert_int_equal(test_thread_join(&thread), 0);
+  assert_string_equal(tb_last_error(), before);
+  tb_clear_error();
+  assert_int_equal(successes_of_every_kind(NULL), 0);
+  assert_string_equal(tb_last_error(), "");
 }
 
 static void next_failure_replaces_the_message(void **state) {
@@ -182,9 +262,9 @@ static void message_is_per_thread(void **state) {
   save_error(mine, sizeof mine);
 
   thread_report report = {.name = "bogus_dtype_on_thread"};
-  thrd_t thread;
-  assert_int_equal(thrd_create(&thread, fail_on_another_thread, &report), thrd_success);
-  assert_int_equal(thrd_join(thread, NULL), thrd_success);
+  test_thread thread;
+  test_thread_start(&thread, fail_on_another_thread, &report);
+  (void)test_thread_join(&thread);
 
   /* The other thread started with an empty message and saw only its own. */
   assert_string_equal(report.before, "");
@@ -213,13 +293,13 @@ static void concurrent_failures_keep_separate_messages(void **state) {
   (void)state;
   enum { THREADS = 4 };
   thread_report reports[THREADS];
-  thrd_t threads[THREADS];
+  test_thread threads[THREADS];
   memset(reports, 0, sizeof reports);
   for (int i = 0; i < THREADS; i++) {
     snprintf(reports[i].name, sizeof reports[i].name, "thread%d_dtype", i);
-    assert_int_equal(thrd_create(&threads[i], fail_repeatedly, &reports[i]), thrd_success);
+    test_thread_start(&threads[i], fail_repeatedly, &reports[i]);
   }
-  for (int i = 0; i < THREADS; i++) assert_int_equal(thrd_join(threads[i], NULL), thrd_success);
+  for (int i = 0; i < THREADS; i++) (void)test_thread_join(&threads[i]);
   for (int i = 0; i < THREADS; i++) assert_int_equal(reports[i].mismatches, 0);
 }
 
@@ -510,6 +590,7 @@ int main(void) {
       cmocka_unit_test(status_name_of_unknown_value_is_not_null),
       cmocka_unit_test(failing_call_sets_message_naming_field_and_value),
       cmocka_unit_test(successful_call_leaves_message_untouched),
+      cmocka_unit_test(successful_calls_of_every_kind_leave_the_message),
       cmocka_unit_test(next_failure_replaces_the_message),
       cmocka_unit_test(clear_error_resets_the_message),
       cmocka_unit_test(long_input_in_a_message_stays_a_bounded_string),

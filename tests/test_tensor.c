@@ -1,6 +1,7 @@
 /* Construction paths: from_array (share), tensor_new/copy (copy), empty,
  * zeros, full; queries; the DLTensor view; bad input. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,26 +191,163 @@ static void from_array_rejects_overflowing_extents(void **state) {
 
 static void from_array_accepts_device_pointers_without_touching_them(void **state) {
   (void)state;
-  /* A handle that is not a host address: nothing may dereference it. */
+  /* A handle that is not a host address: nothing may dereference it. The
+   * fake backend's device serves no memory at all, so any touch fails. */
+  fake_devices_install();
   void *handle = (void *)(uintptr_t)0x1000;
   int64_t shape[2] = {4, 4};
   counted c = {0};
   tb_tensor_t *t;
-  /* ROCm: a device type no backend of this build serves, GPU or not. */
-  DLDevice gpu = {kDLROCM, 1};
+  DLDevice gpu = {(DLDeviceType)FAKE_ADDRESS_DEVICE, 1};
   assert_ok(tb_from_array(handle, 0, F32, 2, shape, NULL, gpu, 0, counting_deleter, &c, &t));
   assert_null(tb_tensor_data(t)); /* not host-accessible */
   assert_ptr_equal(tb_tensor_base(t), handle);
   DLDevice d = tb_tensor_device(t);
-  assert_int_equal(d.device_type, kDLROCM);
+  assert_int_equal(d.device_type, FAKE_ADDRESS_DEVICE);
   assert_int_equal(d.device_id, 1);
   tb_tensor_t *copy = NULL;
-  assert_status(tb_tensor_copy(t, NULL, TB_ORDER_C, 0, &copy), TB_ERR_DEVICE);
-  assert_error_mentions("rocm:1");
+  assert_status(tb_tensor_copy(t, NULL, TB_ORDER_C, 0, &copy), TB_ERR_UNSUPPORTED);
+  assert_null(copy);
   tb_tensor_release(t);
   assert_int_equal(c.calls, 1);
 }
 
+/* Memory of a device nobody can reach (no backend, no device present, an id
+ * past the devices present) is refused: nothing could read, copy or free it
+ * through the library. The caller keeps ownership (no deleter call).
+ * Host-accessible device types need no backend. */
+static void from_array_refuses_memory_of_absent_devices(void **state) {
+  (void)state;
+  fake_devices_install();
+  void *handle = (void *)(uintptr_t)0x1000;
+  int64_t shape[1] = {4};
+  counted c = {0};
+  tb_tensor_t *t = NULL;
+  /* ROCm, OpenCL-like handles of Metal, oneAPI, ...: no backend in any build. */
+  const int32_t no_backend[] = {TB_DL_ROCM, TB_DL_METAL, TB_DL_ONEAPI, TB_DL_WEBGPU,
+                                TB_DL_HEXAGON, TB_DL_MAIA, TB_DL_TRN, TB_DL_EXT_DEV};
+  for (size_t i = 0; i < sizeof no_backend / sizeof *no_backend; i++) {
+    DLDevice dev = {(DLDeviceType)no_backend[i], 0};
+    assert_status(tb_from_array(handle, 0, F32, 1, shape, NULL, dev, 0, counting_deleter, &c, &t),
+                  TB_ERR_DEVICE);
+    char want[64];
+    snprintf(want, sizeof want, "no %s device is present", tb_device_type_name(no_backend[i]));
+    assert_error_mentions(want);
+  }
+  /* CUDA and OpenCL: refused exactly when no device is present. */
+  const int32_t backed[] = {TB_DL_CUDA, TB_DL_OPENCL};
+  for (size_t i = 0; i < sizeof backed / sizeof *backed; i++) {
+    DLDevice dev = {(DLDeviceType)backed[i], 0};
+    if (tb_device_count(backed[i]) > 0) continue; /* a real device: covered elsewhere */
+    assert_status(tb_from_array(handle, 0, F32, 1, shape, NULL, dev, 0, counting_deleter, &c, &t),
+                  TB_ERR_DEVICE);
+    char want[64];
+    snprintf(want, sizeof want, "no %s device is present", tb_device_type_name(backed[i]));
+    assert_error_mentions(want);
+  }
+  /* A device id past those present. */
+  DLDevice third = {(DLDeviceType)FAKE_ADDRESS_DEVICE, 2};
+  assert_status(tb_from_array(handle, 0, F32, 1, shape, NULL, third, 0, counting_deleter, &c, &t),
+                TB_ERR_DEVICE);
+  assert_error_mentions("vpi:2 is not present (2 vpi devices found)");
+  /* Empty tensors too: the device is what is missing, not the memory. */
+  int64_t none[1] = {0};
+  DLDevice rocm = {kDLROCM, 0};
+  assert_status(tb_from_array(NULL, 0, F32, 1, none, NULL, rocm, 0, counting_deleter, &c, &t),
+                TB_ERR_DEVICE);
+  assert_null(t);
+  assert_int_equal(c.calls, 0);
+  /* Pinned, managed and ROCm host memory are host memory: no backend needed. */
+  float buf[4] = {1, 2, 3, 4};
+  const int32_t host[] = {TB_DL_CUDA_HOST, TB_DL_CUDA_MANAGED, TB_DL_ROCM_HOST};
+  for (size_t i = 0; i < sizeof host / sizeof *host; i++) {
+    DLDevice dev = {(DLDeviceType)host[i], 0};
+    assert_ok(tb_from_array(buf, 0, F32, 1, shape, NULL, dev, 0, NULL, NULL, &t));
+    assert_ptr_equal(tb_tensor_data(t), buf);
+    tb_tensor_t *copy;
+    assert_ok(tb_tensor_to(t, cpu(), NULL, TB_ORDER_C, 0, &copy)); /* read on the host */
+    assert_true(((float *)tb_tensor_data(copy))[3] == 4.0f);
+    tb_tensor_release(copy);
+    tb_tensor_release(t);
+  }
+}
+
+/*
+ * Size-0 tensors are held to the same reach rule as the others, with each
+ * extent 0 read as 1 (internal.h): otherwise their views compute offsets
+ * and strides that overflow (select(t, 0, 4) = 4 * INT64_MAX).
+ */
+static void empty_tensors_refuse_strides_whose_reach_overflows(void **state) {
+  (void)state;
+  float buf[1];
+  counted c = {0};
+  tb_tensor_t *t = NULL;
+  int64_t shape[2] = {5, 0};
+  const int64_t bad[][2] = {{INT64_MAX, 1},
+                            {INT64_MIN, 1},
+                            {INT64_MAX / 4 + 1, 1}, /* 4 * stride overflows */
+                            {(int64_t)1 << 59, 1}}; /* elements fit, bytes do not */
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_status(
+        tb_from_array(buf, 0, F32, 2, shape, bad[i], cpu(), 0, counting_deleter, &c, &t),
+        TB_ERR_OVERFLOW);
+    assert_error_mentions(i < 3 ? "strides[0]" : "byte extent");
+    assert_null(t);
+    assert_status(tb_from_array(NULL, 0, F32, 2, shape, bad[i], cpu(), 0, counting_deleter, &c, &t),
+                  TB_ERR_OVERFLOW);
+  }
+  /* The same with the empty dimension first or elsewhere. */
+  int64_t shape3[3] = {0, 3, 2};
+  int64_t strides3[3] = {1, INT64_MAX / 2 + 1, 1};
+  assert_status(tb_from_array(buf, 0, U8, 3, shape3, strides3, cpu(), 0, NULL, NULL, &t),
+                TB_ERR_OVERFLOW);
+  assert_error_mentions("strides[1]");
+  assert_int_equal(c.calls, 0);
+  /* Shapes whose non-zero extents overflow, as NumPy refuses them. */
+  int64_t huge[3] = {0, (int64_t)1 << 62, 4};
+  assert_status(tb_tensor_empty(F32, 3, huge, cpu(), TB_ORDER_C, &t), TB_ERR_OVERFLOW);
+  assert_status(tb_tensor_empty(F32, 3, huge, cpu(), TB_ORDER_F, &t), TB_ERR_OVERFLOW);
+  assert_status(tb_from_array(NULL, 0, F32, 3, huge, NULL, cpu(), 0, NULL, NULL, &t),
+                TB_ERR_OVERFLOW);
+  assert_null(t);
+  /* The count of the non-zero extents too, strides 0 or not: a copy of the
+   * tensor takes the C layout of its shape, which must fit (the fuzzer
+   * found a {5, 0, 2^62} tensor with strides {1, 1, 0} that imported and
+   * then could not be copied). */
+  int64_t wide3[3] = {5, 0, (int64_t)1 << 62};
+  int64_t zero_stride[3] = {1, 1, 0};
+  assert_status(tb_from_array(NULL, 0, F32, 3, wide3, zero_stride, cpu(), 0, NULL, NULL, &t),
+                TB_ERR_OVERFLOW);
+  assert_error_mentions("shape[2]");
+  int64_t big3[3] = {5, 0, (int64_t)1 << 58}; /* 5 * 2^58 * 4 bytes fit */
+  assert_ok(tb_from_array(NULL, 0, F32, 3, big3, zero_stride, cpu(), 0, NULL, NULL, &t));
+  tb_tensor_t *copy = NULL, *grown = NULL;
+  assert_ok(tb_tensor_copy(t, NULL, TB_ORDER_C, 0, &copy));
+  assert_int_equal(tb_tensor_numel(copy), 0);
+  tb_tensor_release(copy);
+  assert_ok(tb_tensor_copy(t, &(DLDataType){kDLFloat, 16, 1}, TB_ORDER_F, 0, &copy));
+  tb_tensor_release(copy);
+  /* An expand that would make such a shape is refused the same way. */
+  assert_status(tb_tensor_expand(t, 4, (int64_t[]){64, 5, 0, (int64_t)1 << 58}, &grown),
+                TB_ERR_OVERFLOW);
+  assert_error_mentions("tensor_expand");
+  assert_null(grown);
+  tb_tensor_release(t);
+  t = NULL;
+  /* Only the strides of zero extents are free: no index multiplies them. */
+  int64_t free_stride[2] = {1, INT64_MAX};
+  assert_ok(tb_from_array(NULL, 0, F32, 2, shape, free_stride, cpu(), 0, NULL, NULL, &t));
+  assert_int_equal(tb_tensor_strides(t)[1], INT64_MAX);
+  tb_tensor_release(t);
+  /* Large, representable reaches are fine, and so are extent-1 strides. */
+  int64_t one[2] = {1, 0};
+  int64_t wild[2] = {INT64_MIN, INT64_MAX};
+  assert_ok(tb_from_array(NULL, 0, F64, 2, one, wild, cpu(), 0, NULL, NULL, &t));
+  tb_tensor_release(t);
+  int64_t fits[2] = {INT64_MAX / 4 / 4, 1}; /* 4 * stride * 4 bytes < 2^63 */
+  assert_ok(tb_from_array(buf, 0, F32, 2, shape, fits, cpu(), 0, NULL, NULL, &t));
+  tb_tensor_release(t);
+}
 static void readonly_tensor_refuses_writes(void **state) {
   (void)state;
   float buf[3] = {1, 2, 3};
@@ -457,6 +595,8 @@ int main(void) {
       cmocka_unit_test(from_array_rejects_bad_input),
       cmocka_unit_test(from_array_rejects_overflowing_extents),
       cmocka_unit_test(from_array_accepts_device_pointers_without_touching_them),
+      cmocka_unit_test(from_array_refuses_memory_of_absent_devices),
+      cmocka_unit_test(empty_tensors_refuse_strides_whose_reach_overflows),
       cmocka_unit_test(readonly_tensor_refuses_writes),
       cmocka_unit_test(tensor_new_copies_and_is_independent),
       cmocka_unit_test(tensor_new_reads_strided_sources),

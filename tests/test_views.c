@@ -1166,6 +1166,243 @@ static void is_contiguous_follows_numpy_rules(void **state) {
   tb_tensor_release(t);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The reach invariant: empty tensors and extreme strides                   */
+/* ------------------------------------------------------------------------ */
+
+/* The exact inputs of the bug: a {5, 0} float32 tensor with strides
+ * {INT64_MAX, 1} used to be accepted, and select(t, 0, 4), slice(t, 0, 3, 5,
+ * 1) and slice(t, 0, 0, 5, 2) then overflowed. It is refused now, because
+ * 4 * INT64_MAX (the offset of index 4, which those views compute) does not
+ * fit: empty tensors are checked with each extent 0 read as 1. */
+static void empty_tensor_whose_views_would_overflow_is_refused(void **state) {
+  (void)state;
+  float buf[1];
+  int64_t shape[2] = {5, 0};
+  tb_tensor_t *t = NULL;
+  assert_status(tb_from_array(buf, 0, F32, 2, shape, (int64_t[]){INT64_MAX, 1}, cpu(), 0, NULL,
+                              NULL, &t),
+                TB_ERR_OVERFLOW);
+  assert_error_mentions("strides[0] = 9223372036854775807");
+  assert_error_mentions("shape[0] = 5");
+  assert_status(tb_from_array(NULL, 0, F32, 2, shape, (int64_t[]){INT64_MIN, 1}, cpu(), 0, NULL,
+                              NULL, &t),
+                TB_ERR_OVERFLOW);
+  assert_null(t);
+}
+
+/* The largest stride such a tensor may have, and its views: exact strides,
+ * no overflow (the sanitizer build checks), offsets unchanged (an empty
+ * tensor has no element to point at). */
+static void views_of_an_empty_tensor_with_huge_strides_are_exact(void **state) {
+  (void)state;
+  const int64_t big = INT64_MAX / 16; /* (4 * big + 1) * 4 bytes still fit */
+  float buf[1];
+  int64_t shape[2] = {5, 0};
+  tb_tensor_t *t = NULL, *v = NULL;
+  assert_ok(tb_from_array(buf, 12, F32, 2, shape, (int64_t[]){big, 1}, cpu(), 0, NULL, NULL, &t));
+  const uint64_t offset = tb_tensor_byte_offset(t);
+  assert_int_equal(offset, 12);
+
+  assert_ok(tb_tensor_select(t, 0, 4, &v));
+  assert_shape(v, 1, (int64_t[]){0});
+  assert_strides(v, 1, (int64_t[]){1});
+  assert_int_equal(tb_tensor_byte_offset(v), offset);
+  tb_tensor_release(v);
+  assert_ok(tb_tensor_select(t, 0, -5, &v));
+  assert_int_equal(tb_tensor_byte_offset(v), offset);
+  tb_tensor_release(v);
+  assert_status(tb_tensor_select(t, 0, 5, &v), TB_ERR_INDEX);
+  assert_status(tb_tensor_select(t, 1, 0, &v), TB_ERR_INDEX);
+
+  assert_ok(tb_tensor_slice(t, 0, 3, 5, 1, &v));
+  assert_shape(v, 2, (int64_t[]){2, 0});
+  assert_strides(v, 2, (int64_t[]){big, 1});
+  assert_int_equal(tb_tensor_byte_offset(v), offset);
+  tb_tensor_release(v);
+  assert_ok(tb_tensor_slice(t, 0, 0, 5, 2, &v));
+  assert_shape(v, 2, (int64_t[]){3, 0});
+  assert_strides(v, 2, (int64_t[]){2 * big, 1});
+  tb_tensor_release(v);
+  assert_ok(tb_tensor_slice(t, 0, 0, 5, 4, &v));
+  assert_strides(v, 2, (int64_t[]){4 * big, 1});
+  tb_tensor_release(v);
+  assert_ok(tb_tensor_slice(t, 0, INT64_MAX, INT64_MIN, -1, &v));
+  assert_shape(v, 2, (int64_t[]){5, 0});
+  assert_strides(v, 2, (int64_t[]){-big, 1});
+  assert_int_equal(tb_tensor_byte_offset(v), offset);
+  tb_tensor_t *vv = NULL;
+  assert_ok(tb_tensor_slice(v, 0, INT64_MAX, INT64_MIN, -2, &vv)); /* back and forth */
+  assert_strides(vv, 2, (int64_t[]){2 * big, 1});
+  tb_tensor_release(vv);
+  tb_tensor_release(v);
+  assert_ok(tb_tensor_slice(t, 0, INT64_MIN, INT64_MAX, INT64_MAX, &v));
+  assert_shape(v, 2, (int64_t[]){1, 0});
+  assert_strides(v, 2, (int64_t[]){big, 1}); /* one element: the stride is kept */
+  tb_tensor_release(v);
+
+  assert_ok(tb_tensor_transpose(t, 0, 1, &v));
+  assert_strides(v, 2, (int64_t[]){1, big});
+  tb_tensor_release(v);
+  assert_ok(tb_tensor_unsqueeze(t, 0, &v));
+  assert_shape(v, 3, (int64_t[]){1, 5, 0});
+  tb_tensor_release(v);
+  assert_ok(tb_tensor_expand(t, 3, (int64_t[]){7, 5, 0}, &v));
+  assert_strides(v, 3, (int64_t[]){0, big, 1});
+  tb_tensor_release(v);
+  assert_ok(tb_tensor_reshape(t, 2, (int64_t[]){0, 9}, &v));
+  assert_strides(v, 2, (int64_t[]){9, 1});
+  tb_tensor_release(v);
+  /* A reshape to a shape whose non-zero extents overflow makes a reach no
+   * tensor may have. */
+  assert_status(tb_tensor_reshape(t, 3, (int64_t[]){0, (int64_t)1 << 62, 4}, &v), TB_ERR_OVERFLOW);
+  assert_error_mentions("tensor_reshape");
+  assert_ok(tb_tensor_contiguous(t, TB_ORDER_C, &v));
+  assert_ptr_equal(v, t);
+  tb_tensor_release(v);
+
+  void *p = NULL;
+  assert_status(tb_tensor_element_ptr(t, (int64_t[]){4, 0}, &p), TB_ERR_INDEX);
+  assert_null(p);
+  tb_tensor_t *c = NULL;
+  assert_ok(tb_tensor_copy(t, NULL, TB_ORDER_F, 0, &c));
+  assert_int_equal(tb_tensor_numel(c), 0);
+  tb_tensor_release(c);
+
+  /* DLPack keeps the strides; the struct imports back. */
+  DLManagedTensorVersioned *m = NULL;
+  assert_ok(tb_to_dlpack_versioned(t, NULL, &m));
+  assert_null(m->dl_tensor.data);
+  assert_int_equal(m->dl_tensor.strides[0], big);
+  tb_tensor_t *back = NULL;
+  assert_ok(tb_from_dlpack_versioned(m, NULL, &back));
+  assert_strides(back, 2, (int64_t[]){big, 1});
+  tb_tensor_release(back);
+  tb_tensor_release(t);
+}
+
+__extension__ typedef __int128 wide;
+
+/* The bytes a layout reaches with every extent read as max(extent, 1), in
+ * 128 bits: [byte_offset + lo, byte_offset + hi). */
+static void reach_of(const tb_tensor_t *t, wide *lo, wide *hi) {
+  wide item = (wide)tb_dtype_itemsize(tb_tensor_dtype(t));
+  wide min_off = 0, max_off = 0;
+  for (int32_t d = 0; d < tb_tensor_ndim(t); d++) {
+    int64_t n = tb_tensor_shape(t)[d];
+    wide r = (wide)(n > 0 ? n - 1 : 0) * tb_tensor_strides(t)[d];
+    if (r < 0) min_off += r;
+    else max_off += r;
+  }
+  *lo = (wide)tb_tensor_byte_offset(t) + min_off * item;
+  *hi = (wide)tb_tensor_byte_offset(t) + (max_off + 1) * item;
+  /* (R1): both ends of the reach fit, relative to element 0 */
+  assert_true(min_off * item >= INT64_MIN && (max_off + 1) * item <= INT64_MAX);
+}
+
+/* A view made from root keeps the invariant: a non-empty one lies inside
+ * the root's bytes, an empty one of an empty root keeps its offset. */
+static void check_view(const tb_tensor_t *root, tb_tensor_t *v) {
+  wide rlo, rhi, lo, hi;
+  reach_of(root, &rlo, &rhi);
+  reach_of(v, &lo, &hi);
+  if (tb_tensor_numel(v) > 0) {
+    assert_true(lo >= rlo && hi <= rhi && lo >= 0);
+  } else if (tb_tensor_numel(root) == 0) {
+    assert_int_equal(tb_tensor_byte_offset(v), tb_tensor_byte_offset(root));
+  }
+  tb_tensor_release(v);
+}
+
+/* Every view operation, at the edges of every dimension. */
+static void all_views_of(const tb_tensor_t *t) {
+  static const int64_t steps[] = {1, 2, 3, -1, -2, INT64_MAX, INT64_MIN};
+  int32_t nd = tb_tensor_ndim(t);
+  tb_tensor_t *v;
+  for (int32_t d = 0; d < nd; d++) {
+    int64_t n = tb_tensor_shape(t)[d];
+    const int64_t picks[] = {0, n / 2, n - 1};
+    for (size_t k = 0; k < 3; k++) {
+      if (tb_tensor_select(t, d, picks[k], &v) == TB_OK) check_view(t, v);
+    }
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
+      int64_t start = steps[k] > 0 ? INT64_MIN : INT64_MAX;
+      int64_t stop = steps[k] > 0 ? INT64_MAX : INT64_MIN;
+      assert_ok(tb_tensor_slice(t, d, start, stop, steps[k], &v));
+      check_view(t, v);
+      assert_ok(tb_tensor_slice(t, d, 1, -1, steps[k], &v));
+      check_view(t, v);
+    }
+    assert_ok(tb_tensor_unsqueeze(t, d, &v));
+    check_view(t, v);
+    if (n == 1) {
+      assert_ok(tb_tensor_squeeze(t, d, &v));
+      check_view(t, v);
+    }
+  }
+  int32_t perm[TB_MAX_NDIM];
+  for (int32_t d = 0; d < nd; d++) perm[d] = nd - 1 - d;
+  assert_ok(tb_tensor_permute(t, perm, &v));
+  check_view(t, v);
+  assert_ok(tb_tensor_squeeze_all(t, &v));
+  check_view(t, v);
+  if (tb_tensor_reshape(t, 1, (int64_t[]){-1}, &v) == TB_OK) check_view(t, v);
+  int64_t grown[TB_MAX_NDIM + 1] = {3};
+  for (int32_t d = 0; d < nd; d++) grown[d + 1] = tb_tensor_shape(t)[d];
+  if (nd < TB_MAX_NDIM && tb_tensor_expand(t, nd + 1, grown, &v) == TB_OK) check_view(t, v);
+}
+
+/* A sweep over shapes (some empty) and extreme strides on a device whose
+ * memory is never touched: whatever is accepted gives views that keep the
+ * invariant, and nothing overflows (the sanitizer build checks). */
+static void every_view_of_every_accepted_layout_stays_in_reach(void **state) {
+  (void)state;
+  fake_devices_install();
+  static const int64_t strides[] = {0,
+                                    1,
+                                    -1,
+                                    7,
+                                    -3,
+                                    INT64_MAX / 16,
+                                    -(INT64_MAX / 16),
+                                    INT64_MAX / 8,
+                                    (int64_t)1 << 40,
+                                    -((int64_t)1 << 40),
+                                    INT64_MAX,
+                                    INT64_MIN,
+                                    INT64_MAX / 2 + 1};
+  static const int64_t extents[] = {0, 1, 2, 5};
+  const size_t ns = sizeof strides / sizeof *strides, ne = sizeof extents / sizeof *extents;
+  DLDevice dev = {(DLDeviceType)FAKE_ADDRESS_DEVICE, 0};
+  void *data = (void *)(uintptr_t)((uint64_t)1 << 62);
+  long accepted = 0, refused = 0;
+  for (size_t a = 0; a < ne; a++) {
+    for (size_t b = 0; b < ne; b++) {
+      for (size_t i = 0; i < ns; i++) {
+        for (size_t j = 0; j < ns; j++) {
+          for (int dtype = 0; dtype < 2; dtype++) {
+            int64_t shape[2] = {extents[a], extents[b]};
+            int64_t st[2] = {strides[i], strides[j]};
+            tb_tensor_t *t = NULL;
+            tb_status s;
+            guarded_call(s, tb_from_array(data, 64, dtype ? F64 : U8, 2, shape, st, dev, 0, NULL,
+                                          NULL, &t));
+            if (s != TB_OK) {
+              assert_int_equal(s, TB_ERR_OVERFLOW);
+              refused++;
+              continue;
+            }
+            accepted++;
+            all_views_of(t);
+            tb_tensor_release(t);
+          }
+        }
+      }
+    }
+  }
+  assert_true(accepted > 0 && refused > 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(slice_with_positive_step_picks_every_nth_element),
@@ -1211,6 +1448,9 @@ int main(void) {
       cmocka_unit_test(negative_stride_array_from_caller_reads_backwards),
       cmocka_unit_test(fortran_order_tensor_is_f_contiguous_not_c),
       cmocka_unit_test(is_contiguous_follows_numpy_rules),
+      cmocka_unit_test(empty_tensor_whose_views_would_overflow_is_refused),
+      cmocka_unit_test(views_of_an_empty_tensor_with_huge_strides_are_exact),
+      cmocka_unit_test(every_view_of_every_accepted_layout_stays_in_reach),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,26 @@
 """Shared fixtures for the tensorbridge tests."""
 
 import gc
+import importlib
+import os
 
 import pytest
+
+
+def pytest_configure(config):
+    """Stops the run when a module the test command requires is missing, so
+    that its tests cannot quietly turn into skips (TB_REQUIRE_MODULES is a
+    comma-separated list; scripts/test-python sets it per interpreter)."""
+    required = [m for m in os.environ.get("TB_REQUIRE_MODULES", "").split(",") if m]
+    missing = []
+    for name in required:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # an ImportError, or a module that fails to load
+            missing.append(f"{name} ({type(e).__name__}: {e})")
+    if missing:
+        pytest.exit("required by TB_REQUIRE_MODULES but not importable: " + ", ".join(missing),
+                    returncode=3)
 
 
 @pytest.fixture

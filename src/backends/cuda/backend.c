@@ -82,11 +82,14 @@ static tb_status tb_cuda_device_init(tb_cuda_device *dev) {
   }
   const char *call = "cuStreamCreate";
   tb_cu_stream stream = NULL;
-  int managed = 0;
+  int managed = 0, grid_x = 0;
   r = cu->stream_create(&stream, TB_CU_STREAM_DEFAULT);
   if (r == TB_CU_SUCCESS) {
     call = "cuDeviceGetAttribute";
     r = cu->device_get_attribute(&managed, TB_CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY, dev->handle);
+  }
+  if (r == TB_CU_SUCCESS) {
+    r = cu->device_get_attribute(&grid_x, TB_CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, dev->handle);
   }
   if (r != TB_CU_SUCCESS && stream != NULL) (void)cu->stream_destroy(stream);
   tb_cu_context popped;
@@ -98,6 +101,7 @@ static tb_status tb_cuda_device_init(tb_cuda_device *dev) {
   dev->ctx = ctx;
   dev->stream = stream;
   dev->managed_ok = managed != 0;
+  dev->max_grid_x = grid_x > 0 ? (uint32_t)grid_x : 1u;
   atomic_store_explicit(&dev->ready, true, memory_order_release);
   return TB_OK;
 }
@@ -110,11 +114,11 @@ tb_status tb__cuda_device(int32_t id, tb_cuda_device **out) {
   tb_cuda_device *dev = &tb__cuda.devices[id];
   if (!atomic_load_explicit(&dev->ready, memory_order_acquire)) {
     tb_status st = TB_OK;
-    if (mtx_lock(&dev->lock) != thrd_success) {
+    if (!tb__mutex_lock(&dev->lock)) {
       return tb__fail(TB_ERR_DEVICE, "cuda: cannot lock the state of cuda:%d", (int)id);
     }
     if (!atomic_load_explicit(&dev->ready, memory_order_relaxed)) st = tb_cuda_device_init(dev);
-    (void)mtx_unlock(&dev->lock);
+    tb__mutex_unlock(&dev->lock);
     if (st != TB_OK) return st;
   }
   *out = dev;
@@ -252,7 +256,7 @@ static bool tb_cuda_host_is_mapped(const void *ptr, DLDevice device) {
 }
 
 static tb_status tb_lock_staging(tb_cuda_device *dev) {
-  if (mtx_lock(&dev->stage_lock) != thrd_success) {
+  if (!tb__mutex_lock(&dev->stage_lock)) {
     return tb__fail(TB_ERR_DEVICE, "cuda: cannot lock the staging buffers of cuda:%d",
                     (int)dev->id);
   }
@@ -272,7 +276,7 @@ tb_status tb__cuda_to_device(tb_cuda_device *dev, tb_cu_ptr dst, const void *src
   tb_status st = tb_lock_staging(dev);
   if (st != TB_OK) return st;
   st = tb_cuda_stage_in(dev, dst, (const char *)src, nbytes, stream);
-  (void)mtx_unlock(&dev->stage_lock);
+  tb__mutex_unlock(&dev->stage_lock);
   return st;
 }
 
@@ -289,7 +293,7 @@ tb_status tb__cuda_to_host(tb_cuda_device *dev, void *dst, DLDevice dst_device, 
   tb_status st = tb_lock_staging(dev);
   if (st != TB_OK) return st;
   st = tb_cuda_stage_out(dev, (char *)dst, src, nbytes, stream);
-  (void)mtx_unlock(&dev->stage_lock);
+  tb__mutex_unlock(&dev->stage_lock);
   return st;
 }
 
@@ -625,8 +629,8 @@ static void tb_cuda_discover(void) {
     tb_cuda_device *dev = &devices[i];
     dev->id = i;
     if (api.device_get(&dev->handle, i) != TB_CU_SUCCESS ||
-        mtx_init(&dev->lock, mtx_plain) != thrd_success ||
-        mtx_init(&dev->stage_lock, mtx_plain) != thrd_success) {
+        !tb__mutex_init(&dev->lock) ||
+        !tb__mutex_init(&dev->stage_lock)) {
       free(devices); /* glibc's mutexes hold no resources; nothing else to undo */
       return;
     }
@@ -638,10 +642,10 @@ static void tb_cuda_discover(void) {
   tb__cuda.count = count;
 }
 
-static once_flag tb_cuda_discovered = ONCE_FLAG_INIT;
+static tb__once_flag tb_cuda_discovered = TB__ONCE_INIT;
 
 int32_t tb__cuda_count(void) {
-  call_once(&tb_cuda_discovered, tb_cuda_discover);
+  tb__once(&tb_cuda_discovered, tb_cuda_discover);
   return tb__cuda.count;
 }
 

@@ -127,14 +127,14 @@ static tb_status tb_cuda_load_kernels(tb_cuda_device *dev) {
 
 static tb_status tb_cuda_kernel(tb_cuda_device *dev, const tb_cuda_op *op, tb_cu_function *out) {
   if (!atomic_load_explicit(&dev->kernels_ready, memory_order_acquire)) {
-    if (mtx_lock(&dev->lock) != thrd_success) {
+    if (!tb__mutex_lock(&dev->lock)) {
       return tb__fail(TB_ERR_DEVICE, "cuda: cannot lock the state of cuda:%d", (int)dev->id);
     }
     tb_status st = TB_OK;
     if (!atomic_load_explicit(&dev->kernels_ready, memory_order_relaxed)) {
       st = tb_cuda_load_kernels(dev);
     }
-    (void)mtx_unlock(&dev->lock);
+    tb__mutex_unlock(&dev->lock);
     if (st != TB_OK) return st;
   }
   *out = op->move >= 0 ? dev->move[op->move] : dev->cast[op->cast_from][op->cast_to];
@@ -186,6 +186,7 @@ static tb_status tb_cuda_launch(const tb_cuda_device *dev, tb_cu_function fn,
   for (int32_t k = 0; k < a.ndim; k++) tb_cuda_divider(a.extent[k], &a.magic[k], &a.shift[k]);
   uint64_t blocks = ((uint64_t)numel + TB_CUDA_BLOCK - 1) / TB_CUDA_BLOCK;
   if (blocks > TB_CUDA_MAX_BLOCKS) blocks = TB_CUDA_MAX_BLOCKS;
+  if (blocks > dev->max_grid_x) blocks = dev->max_grid_x;
   void *params[] = {&a};
   TB_CU_TRY(tb__cuda.cu.launch_kernel(fn, (unsigned int)blocks, 1, 1, TB_CUDA_BLOCK, 1, 1, 0, q,
                                       params, NULL),

@@ -23,7 +23,7 @@
 #ifndef TB_CUDA_INTERNAL_H
 #define TB_CUDA_INTERNAL_H
 
-#include <threads.h>
+#include "../../platform/thread.h"
 
 #include "../../device.h"
 #include "driver.h"
@@ -38,18 +38,19 @@ typedef struct tb_cuda_device {
   int32_t id;
   tb_cu_device handle;
   /* Set once under `lock`; read without it after `ready` is seen. */
-  mtx_t lock;
+  tb__mutex lock;
   atomic_bool ready;
   tb_cu_context ctx;
   tb_cu_stream stream;
   bool managed_ok; /* CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY */
+  uint32_t max_grid_x; /* CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X: launches stay within it */
   /* The kernels, loaded under `lock` on the first strided copy. */
   atomic_bool kernels_ready;
   tb_cu_module module;
   tb_cu_function cast[TB_CUDA_KINDS][TB_CUDA_KINDS];
   tb_cu_function move[5]; /* 1, 2, 4, 8, 16 bytes */
   /* Pinned staging, allocated on first use, used under `stage_lock`. */
-  mtx_t stage_lock;
+  tb__mutex stage_lock;
   void *stage[2];
   tb_cu_event stage_done[2];
 } tb_cuda_device;

@@ -31,6 +31,7 @@ typedef struct CUstream_st *tb_cu_stream;
 #define TB_CU_ERROR_OUT_OF_MEMORY 2u
 
 /* CUdevice_attribute */
+#define TB_CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X 5u
 #define TB_CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY 83u
 
 /* CUpointer_attribute */

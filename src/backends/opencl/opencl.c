@@ -35,7 +35,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <threads.h>
+#include "../../platform/thread.h"
 
 #include "../../cast.h"
 #include "../../device.h"
@@ -68,7 +68,7 @@ typedef struct tb_cl_device {
   size_t local_size;  /* work-group size the kernels are launched with */
   bool has_compiler;  /* CL_DEVICE_COMPILER_AVAILABLE */
   bool has_markers;   /* OpenCL >= 1.2: clEnqueueMarkerWithWaitList */
-  mtx_t lock;         /* guards everything below but `ready` */
+  tb__mutex lock;         /* guards everything below but `ready` */
   atomic_bool ready;  /* context and queue made */
   cl_context context;
   cl_command_queue queue;
@@ -84,7 +84,7 @@ static struct {
   tb_cl_device devices[TB_CL_MAX_DEVICES];
 } tb_cl;
 
-static once_flag tb_cl_once = ONCE_FLAG_INIT;
+static tb__once_flag tb_cl_once = TB__ONCE_INIT;
 
 #define CL (tb_cl.api)
 
@@ -156,7 +156,7 @@ static void tb_cl_add_device(cl_platform_id platform, cl_device_id id) {
   d->has_compiler = compiler != CL_FALSE;
   d->has_markers = tb_cl_version_at_least_1_2(id);
   (void)snprintf(d->label, sizeof d->label, "opencl:%d (%s)", (int)tb_cl.count, name);
-  if (mtx_init(&d->lock, mtx_plain) != thrd_success) return;
+  if (!tb__mutex_init(&d->lock)) return;
   atomic_init(&d->ready, false);
   tb_cl.count++;
 }
@@ -186,7 +186,7 @@ static void tb_cl_load(void) {
 }
 
 static int32_t tb_cl_count(void) {
-  call_once(&tb_cl_once, tb_cl_load);
+  tb__once(&tb_cl_once, tb_cl_load);
   return tb_cl.count;
 }
 
@@ -204,7 +204,7 @@ static tb_status tb_cl_device_at(const char *what, int32_t device_id, tb_cl_devi
 static tb_status tb_cl_ready(tb_cl_device *d) {
   if (atomic_load_explicit(&d->ready, memory_order_acquire)) return TB_OK;
   tb_status st = TB_OK;
-  mtx_lock(&d->lock);
+  (void)tb__mutex_lock(&d->lock);
   if (!atomic_load_explicit(&d->ready, memory_order_relaxed)) {
     cl_int err;
     const cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)d->platform,
@@ -224,7 +224,7 @@ static tb_status tb_cl_ready(tb_cl_device *d) {
       }
     }
   }
-  mtx_unlock(&d->lock);
+  tb__mutex_unlock(&d->lock);
   return st;
 }
 
@@ -536,10 +536,10 @@ static tb_status tb_cl_launch(tb_cl_device *d, cl_command_queue q, tb_cast_kind 
     (void)snprintf(name, sizeof name, "tb_cast_%s_%s", tb__cl_kinds[from].name,
                    tb__cl_kinds[to].name);
   }
-  mtx_lock(&d->lock);
+  (void)tb__mutex_lock(&d->lock);
   tb_status st = tb_cl_kernel(d, slot, name, cache);
   if (st == TB_OK) st = tb_cl_enqueue(d, q, *cache, name, dst, src, w);
-  mtx_unlock(&d->lock);
+  tb__mutex_unlock(&d->lock);
   return st;
 }
 
