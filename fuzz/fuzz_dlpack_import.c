@@ -35,6 +35,8 @@
  * tests/test_dlpack_abi.c does not compile. */
 #include <tensorbridge/tensorbridge.h>
 #include <tensorbridge/backend.h> /* tb_set_error, to plant the sentinel */
+
+#include "fake_devices.h"
 #if defined(__has_include)
 #if __has_include(<dlpack/dlpack.h>)
 #include <dlpack/dlpack.h>
@@ -62,53 +64,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
  * differ from machine to machine. Hidden, every CUDA and OpenCL import of
  * device memory takes the "no device is present" refusal.
  *
- * In their place, one made-up device of a handle type (Vulkan: data is a
- * VkBuffer) and one of an address type (VPI) that no build serves: present,
- * so that imports of them succeed, and touching nothing (alloc and copies
- * answer TB_ERR_UNSUPPORTED, with a message as backends give one).
+ * In their place, the made-up devices of tests/fake_devices.c: a handle type
+ * (Vulkan: data is a VkBuffer) and an address type (VPI) that no build
+ * serves, present, so that imports of them succeed, and touching nothing.
  */
-static int32_t fake_count(const tb_device_vtable *self) {
-  (void)self;
-  return 1;
-}
-static tb_status fake_alloc(const tb_device_vtable *self, int32_t id, uint64_t nbytes,
-                            const tb_allocator *host, void **out) {
-  (void)self;
-  (void)id;
-  (void)nbytes;
-  (void)host;
-  (void)out;
-  return tb_set_error(TB_ERR_UNSUPPORTED, "fuzz fake device: no memory");
-}
-static void fake_free(const tb_device_vtable *self, int32_t id, void *ptr, uint64_t nbytes,
-                      const tb_allocator *host) {
-  (void)self;
-  (void)id;
-  (void)ptr;
-  (void)nbytes;
-  (void)host;
-}
-static tb_status fake_copy_bytes(const tb_device_vtable *self, void *dst, uint64_t dst_offset,
-                                 DLDevice dst_device, const void *src, uint64_t src_offset,
-                                 DLDevice src_device, uint64_t nbytes, void *stream) {
-  (void)self;
-  (void)dst;
-  (void)dst_offset;
-  (void)dst_device;
-  (void)src;
-  (void)src_offset;
-  (void)src_device;
-  (void)nbytes;
-  (void)stream;
-  return tb_set_error(TB_ERR_UNSUPPORTED, "fuzz fake device: no copies");
-}
-static const tb_device_vtable k_fake_handle = {
-    TB_BACKEND_ABI_VERSION, 7, "fuzz vulkan", NULL, fake_count, fake_alloc, fake_free,
-    fake_copy_bytes, NULL, NULL, NULL, NULL};
-static const tb_device_vtable k_fake_address = {
-    TB_BACKEND_ABI_VERSION, 9, "fuzz vpi", NULL, fake_count, fake_alloc, fake_free,
-    fake_copy_bytes, NULL, NULL, NULL, NULL};
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
@@ -118,8 +77,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)setenv("OCL_ICD_FILENAMES", "", 1);
     (void)setenv("CUDA_VISIBLE_DEVICES", "", 1);
   }
-  if (tb_register_backend(&k_fake_handle) != TB_OK ||
-      tb_register_backend(&k_fake_address) != TB_OK) {
+  if (fake_devices_register() != TB_OK) {
     fprintf(stderr, "fuzz_dlpack_import: registering the fake devices failed: %s\n",
             tb_last_error());
     abort();
