@@ -7,6 +7,11 @@
  * of a buffer the size of the destination, whose throughput counts the same
  * way. Each figure is the best of several repetitions.
  *
+ * Then the four float16/bfloat16 <-> float32 casts of 2^24 contiguous
+ * elements (random values in [-4, 4)), best of HALF_REPEATS short runs, in
+ * milliseconds and against memcpy of the float32 buffer (GB/s counting bytes
+ * read + written on both sides). TB_CPU_LEVEL=c|avx2 picks the kernel level.
+ *
  * Usage: bench_copy [N ...]   (default: 4096 8192)
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -18,15 +23,16 @@
 #include "bench.h"
 
 #define REPEATS 5
+#define HALF_REPEATS 30
 
 typedef struct job {
   tb_tensor_t *dst;
   tb_tensor_t *src;
 } job;
 
-static double best_copy_into(job j) {
+static double best_copy_into_of(job j, int repeats) {
   double best = 1e30;
-  for (int r = 0; r < REPEATS; r++) {
+  for (int r = 0; r < repeats; r++) {
     double t0 = bench_now();
     bench_check(tb_tensor_copy_into(j.dst, j.src, 0), "copy_into");
     double dt = bench_now() - t0;
@@ -35,15 +41,21 @@ static double best_copy_into(job j) {
   return best;
 }
 
-static double best_memcpy(void *dst, const void *src, size_t n) {
+static double best_copy_into(job j) { return best_copy_into_of(j, REPEATS); }
+
+static double best_memcpy_of(void *dst, const void *src, size_t n, int repeats) {
   double best = 1e30;
-  for (int r = 0; r < REPEATS; r++) {
+  for (int r = 0; r < repeats; r++) {
     double t0 = bench_now();
     memcpy(dst, src, n);
     double dt = bench_now() - t0;
     if (dt < best) best = dt;
   }
   return best;
+}
+
+static double best_memcpy(void *dst, const void *src, size_t n) {
+  return best_memcpy_of(dst, src, n, REPEATS);
 }
 
 static void report(const char *name, int64_t n, double bytes, double secs, double memcpy_gbs) {
@@ -78,6 +90,45 @@ static void run(int64_t n) {
   tb_tensor_release(a);
 }
 
+static void report_half(const char *name, double bytes, double secs, double memcpy_gbs) {
+  double gbs = bytes / secs / 1e9;
+  printf("%-22s 2^24 elements %7.2f ms %8.2f GB/s   %5.2fx memcpy\n", name, secs * 1e3, gbs,
+         gbs / memcpy_gbs);
+}
+
+static void run_half_casts(void) {
+  const DLDevice cpu = {kDLCPU, 0};
+  const DLDataType f32 = {kDLFloat, 32, 1}, f16 = {kDLFloat, 16, 1}, bf16 = {kDLBfloat, 16, 1};
+  const int64_t n = INT64_C(1) << 24;
+  tb_tensor_t *a, *b, *h, *bh;
+  bench_check(tb_tensor_empty(f32, 1, &n, cpu, TB_ORDER_C, &a), "empty");
+  bench_check(tb_tensor_zeros(f32, 1, &n, cpu, TB_ORDER_C, &b), "zeros");
+  bench_check(tb_tensor_zeros(f16, 1, &n, cpu, TB_ORDER_C, &h), "zeros");
+  bench_check(tb_tensor_zeros(bf16, 1, &n, cpu, TB_ORDER_C, &bh), "zeros");
+  float *x = tb_tensor_data(a);
+  uint32_t seed = 12345;
+  for (int64_t i = 0; i < n; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    x[i] = ((float)(seed >> 8) * 0x1p-24f - 0.5f) * 8.0f;
+  }
+  const double f32_bytes = 4.0 * (double)n, half_bytes = 2.0 * (double)n;
+  double memcpy_secs = best_memcpy_of(tb_tensor_data(b), x, (size_t)f32_bytes, HALF_REPEATS);
+  double memcpy_gbs = 2.0 * f32_bytes / memcpy_secs / 1e9;
+  report_half("memcpy f32 (reference)", 2.0 * f32_bytes, memcpy_secs, memcpy_gbs);
+  report_half("float32->float16", f32_bytes + half_bytes,
+              best_copy_into_of((job){h, a}, HALF_REPEATS), memcpy_gbs);
+  report_half("float16->float32", f32_bytes + half_bytes,
+              best_copy_into_of((job){b, h}, HALF_REPEATS), memcpy_gbs);
+  report_half("float32->bfloat16", f32_bytes + half_bytes,
+              best_copy_into_of((job){bh, a}, HALF_REPEATS), memcpy_gbs);
+  report_half("bfloat16->float32", f32_bytes + half_bytes,
+              best_copy_into_of((job){b, bh}, HALF_REPEATS), memcpy_gbs);
+  tb_tensor_release(bh);
+  tb_tensor_release(h);
+  tb_tensor_release(b);
+  tb_tensor_release(a);
+}
+
 int main(int argc, char **argv) {
   printf("libtensorbridge %s copy benchmark (best of %d; GB/s counts bytes read + written)\n",
          tb_version(), REPEATS);
@@ -87,5 +138,6 @@ int main(int argc, char **argv) {
     run(4096);
     run(8192);
   }
+  run_half_casts();
   return 0;
 }

@@ -9,7 +9,9 @@
  *   3. sort dimensions so the destination's smallest stride is innermost;
  *   4. merge neighbours that step through memory as one longer dimension;
  *   5. run an odometer over the outer dimensions and one tight loop (or one
- *      memcpy, when both sides are dense and the dtype is unchanged) inside.
+ *      memcpy, when both sides are dense and the dtype is unchanged; or a
+ *      vector kernel from kernels/, when both sides are dense and the cast
+ *      has one) inside.
  * Speed can grow inside step 5 (blocking for transposes, vector kernels)
  * without touching the interface.
  */
@@ -17,6 +19,7 @@
 
 #include "cast.h"
 #include "device.h"
+#include "kernels/kernels.h"
 
 
 typedef void (*tb_inner_fn)(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n,
@@ -141,6 +144,16 @@ static tb_status tb_choose_inner(const tb_copy_desc *d, const tb_dtype_info *si,
   }
   tb_status st = tb__cast_loop(si->cast_kind, di->cast_kind, d->cast_flags, cast);
   if (st != TB_OK) return st;
+  /* Both sides dense along the innermost dimension: a vector kernel, where
+   * one exists for the pair (kernels.h; same bits as the scalar loop). It
+   * ignores the strides, which is safe because every inner call (tiles
+   * included) passes this dimension's strides. */
+  const bool dense = inner == NULL || (inner->ss == (int64_t)si->itemsize &&
+                                       inner->ds == (int64_t)di->itemsize);
+  if (dense) {
+    tb_cast_loop_fn fast = tb__contig_cast(si->cast_kind, di->cast_kind);
+    if (fast != NULL) *cast = fast;
+  }
   *fn = tb_inner_cast;
   return TB_OK;
 }

@@ -1,0 +1,83 @@
+/*
+ * The one place that picks a kernel level (kernels.h): the CPU is probed and
+ * TB_CPU_LEVEL read once, at the first call; a race between first calls is
+ * harmless (every thread computes the same answer). The library never prints:
+ * an unknown TB_CPU_LEVEL value silently means auto.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#if defined(TB_HAVE_AVX2_KERNELS)
+#include <cpuid.h>
+#endif
+
+/* AVX2 through the compiler's probe, which also checks that the OS saves the
+ * AVX registers; F16C (CPUID leaf 1, ECX bit 29) by hand, since not every
+ * compiler's __builtin_cpu_supports knows "f16c" (clang 14 does not). */
+tb_cpu_level tb__cpu_level_supported(void) {
+#if defined(TB_HAVE_AVX2_KERNELS)
+  __builtin_cpu_init();
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+  if (__builtin_cpu_supports("avx2") && f16c) return TB_CPU_AVX2;
+#endif
+  return TB_CPU_C;
+}
+
+const char *tb__cpu_level_name(tb_cpu_level level) {
+  switch (level) {
+    case TB_CPU_C: return "c";
+    case TB_CPU_AVX2: return "avx2";
+    default: return "?";
+  }
+}
+
+static atomic_int tb_level_in_use = -1;
+
+tb_cpu_level tb__cpu_level(void) {
+  int level = atomic_load_explicit(&tb_level_in_use, memory_order_relaxed);
+  if (level >= 0) return (tb_cpu_level)level;
+  const tb_cpu_level best = tb__cpu_level_supported();
+  tb_cpu_level want = best;
+  const char *env = getenv("TB_CPU_LEVEL");
+  if (env != NULL) {
+    for (int l = 0; l < (int)TB_CPU_LEVEL_COUNT; l++) {
+      if (strcmp(env, tb__cpu_level_name((tb_cpu_level)l)) == 0) want = (tb_cpu_level)l;
+    }
+  }
+  level = (int)(want < best ? want : best);
+  atomic_store_explicit(&tb_level_in_use, level, memory_order_relaxed);
+  return (tb_cpu_level)level;
+}
+
+tb_cast_loop_fn tb__contig_cast_at(tb_cpu_level level, tb_cast_kind from, tb_cast_kind to) {
+  if ((int)level < 0 || level > tb__cpu_level_supported()) return NULL;
+  /* The pair's index: 0 f32->f16, 1 f16->f32, 2 f32->bf16, 3 bf16->f32. */
+  int pair;
+  if (from == TB_K_F32 && to == TB_K_F16) {
+    pair = 0;
+  } else if (from == TB_K_F16 && to == TB_K_F32) {
+    pair = 1;
+  } else if (from == TB_K_F32 && to == TB_K_BF16) {
+    pair = 2;
+  } else if (from == TB_K_BF16 && to == TB_K_F32) {
+    pair = 3;
+  } else {
+    return NULL;
+  }
+  static const tb_cast_loop_fn table[TB_CPU_LEVEL_COUNT][4] = {
+      [TB_CPU_C] = {tb__f32_to_f16_c, tb__f16_to_f32_c, tb__f32_to_bf16_c, tb__bf16_to_f32_c},
+#if defined(TB_HAVE_AVX2_KERNELS)
+      [TB_CPU_AVX2] = {tb__f32_to_f16_avx2, tb__f16_to_f32_avx2, tb__f32_to_bf16_avx2,
+                       tb__bf16_to_f32_avx2},
+#endif
+  };
+  return table[level][pair];
+}
+
+tb_cast_loop_fn tb__contig_cast(tb_cast_kind from, tb_cast_kind to) {
+  return tb__contig_cast_at(tb__cpu_level(), from, to);
+}
