@@ -1,14 +1,39 @@
 /* The replaceable host allocator. */
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
 #include <stddef.h>
 #include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "internal.h"
+
+/*
+ * Large buffers (element data of fresh tensors) are aligned to 2 MiB and
+ * advised for transparent huge pages, where Linux offers them (THP in
+ * "madvise" or "always" mode; the advice is ignored otherwise), so that
+ * filling a fresh 64 MiB result takes 32 page faults instead of 16k. NumPy
+ * asks the same for its large arrays. A user's allocator is never advised.
+ */
+#define TB_HUGE_PAGE ((size_t)2 << 20)
+#define TB_HUGE_THRESHOLD ((size_t)4 << 20)
+
+static void *tb_alloc_huge(size_t size) {
+  size_t rounded = (size + TB_HUGE_PAGE - 1) & ~(TB_HUGE_PAGE - 1);
+  if (rounded < size) return NULL;
+  void *p = aligned_alloc(TB_HUGE_PAGE, rounded);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p != NULL) (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+  return p;
+}
 
 static void *tb_default_alloc(void *user_data, size_t size, size_t alignment) {
   (void)user_data;
   /* malloc already aligns to max_align_t and is faster than glibc's aligned
    * path: headers and records take it; element data (64) does not. */
   if (alignment <= _Alignof(max_align_t)) return malloc(size == 0 ? 1 : size);
+  if (size >= TB_HUGE_THRESHOLD && alignment <= TB_HUGE_PAGE) return tb_alloc_huge(size);
   /* aligned_alloc wants a size that is a multiple of the alignment. */
   size_t rounded = (size + alignment - 1) & ~(alignment - 1);
   if (rounded < size) return NULL;

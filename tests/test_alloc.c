@@ -248,8 +248,25 @@ static void set_allocator_rejects_missing_functions(void **state) {
   assert_non_null(cur.free);
 }
 
+/* The default allocator gives large element buffers 2 MiB alignment (and
+ * asks Linux for transparent huge pages there); small ones stay at 64. */
+static void large_buffers_are_aligned_for_huge_pages(void **state) {
+  (void)state;
+  int64_t big = (int64_t)(8 << 20) / 4, small = 1000;
+  tb_tensor_t *a, *b;
+  assert_ok(tb_tensor_zeros(F32, 1, &big, cpu(), TB_ORDER_C, &a));
+  assert_ok(tb_tensor_zeros(F32, 1, &small, cpu(), TB_ORDER_C, &b));
+  assert_int_equal((uintptr_t)tb_tensor_data(a) % (2u << 20), 0);
+  assert_int_equal((uintptr_t)tb_tensor_data(b) % 64, 0);
+  const float *f = tb_tensor_data(a);
+  assert_true(f[0] == 0.0f && f[big - 1] == 0.0f);
+  tb_tensor_release(a);
+  tb_tensor_release(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(large_buffers_are_aligned_for_huge_pages),
       cmocka_unit_test(from_array_survives_every_failed_allocation),
       cmocka_unit_test(empty_survives_every_failed_allocation),
       cmocka_unit_test(zeros_survives_every_failed_allocation),
