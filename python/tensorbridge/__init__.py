@@ -19,6 +19,10 @@ __version__ = _tb.library_version
 __all__ = ["Tensor", "from_dlpack", "from_numpy", "tensor", "is_available"]
 
 
+# Types already found to be numpy.ndarray or a subclass of it.
+_ndarray_types: set = set()
+
+
 def from_numpy(a) -> Tensor:
     """A Tensor sharing the memory of a NumPy array (as torch.from_numpy).
 
@@ -26,7 +30,10 @@ def from_numpy(a) -> Tensor:
     read-only tensor. Only NumPy arrays are accepted (TypeError otherwise).
     """
     cls = type(a)
-    if not any(c.__name__ == "ndarray" and c.__module__ == "numpy" for c in cls.__mro__):
-        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {cls.__module__}.{cls.__name__}")
+    if cls not in _ndarray_types:
+        if not any(c.__name__ == "ndarray" and c.__module__ == "numpy" for c in cls.__mro__):
+            raise TypeError(
+                f"from_numpy: expected a numpy.ndarray, got {cls.__module__}.{cls.__name__}")
+        _ndarray_types.add(cls)  # the MRO scan once per type, not once per call
     return from_dlpack(a, copy=False)
 
