@@ -59,43 +59,43 @@ TB_AVX2 static inline __m128i tb_f32x8_to_f16x8(__m256i x) {
   return _mm_blendv_epi8(h, tb_narrow16(quiet), tb_narrow16(_mm256_srli_epi32(nan, 16)));
 }
 
-TB_AVX2 void tb__f32_to_f16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n) {
-  (void)ss;
-  (void)ds;
+TB_AVX2 static inline __m128i tb_f32x8_to_bf16x8(__m256i x) {
+  const __m256i hi = _mm256_srli_epi32(x, 16);
+  const __m256i lsb = _mm256_and_si256(hi, _mm256_set1_epi32(1));
+  const __m256i r = _mm256_srli_epi32(
+      _mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+  const __m256i q = _mm256_or_si256(_mm256_and_si256(hi, _mm256_set1_epi32(0x8000)),
+                                    _mm256_set1_epi32(0x7FC0));
+  return tb_narrow16(_mm256_blendv_epi8(r, q, tb_nan_lanes(x)));
+}
+
+/* The one loop of both narrowing casts: 8 lanes through `vec`, the tail
+ * through `one`. Always inlined, as tb_widen16 below. */
+__attribute__((always_inline)) TB_AVX2 static inline void tb_narrow32(
+    const char *src, char *dst, int64_t n, __m128i (*vec)(__m256i), uint16_t (*one)(uint32_t)) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(src + 4 * i));
-    _mm_storeu_si128((__m128i *)(void *)(dst + 2 * i), tb_f32x8_to_f16x8(x));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 2 * i), vec(x));
   }
   for (; i < n; i++) {
     uint32_t x;
     memcpy(&x, src + 4 * i, sizeof x);
-    const uint16_t h = tb_f16_bits_from_f32_bits(x);
+    const uint16_t h = one(x);
     memcpy(dst + 2 * i, &h, sizeof h);
   }
+}
+
+TB_AVX2 void tb__f32_to_f16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n) {
+  (void)ss;
+  (void)ds;
+  tb_narrow32(src, dst, n, tb_f32x8_to_f16x8, tb_f16_bits_from_f32_bits);
 }
 
 TB_AVX2 void tb__f32_to_bf16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n) {
   (void)ss;
   (void)ds;
-  const __m256i one = _mm256_set1_epi32(1), round = _mm256_set1_epi32(0x7FFF);
-  const __m256i sign = _mm256_set1_epi32(0x8000), qnan = _mm256_set1_epi32(0x7FC0);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(src + 4 * i));
-    const __m256i hi = _mm256_srli_epi32(x, 16);
-    const __m256i lsb = _mm256_and_si256(hi, one);
-    const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, round), lsb), 16);
-    const __m256i q = _mm256_or_si256(_mm256_and_si256(hi, sign), qnan);
-    const __m256i v = _mm256_blendv_epi8(r, q, tb_nan_lanes(x));
-    _mm_storeu_si128((__m128i *)(void *)(dst + 2 * i), tb_narrow16(v));
-  }
-  for (; i < n; i++) {
-    uint32_t x;
-    memcpy(&x, src + 4 * i, sizeof x);
-    const uint16_t h = tb_bf16_bits_from_f32_bits(x);
-    memcpy(dst + 2 * i, &h, sizeof h);
-  }
+  tb_narrow32(src, dst, n, tb_f32x8_to_bf16x8, tb_bf16_bits_from_f32_bits);
 }
 
 TB_AVX2 static inline __m256i tb_f16x8_to_f32x8(__m128i h) {
