@@ -77,7 +77,7 @@ static bool tb_dims_merge(const tb_copy_dim *outer, const tb_copy_dim *inner) {
 
 /*
  * Overflow: the callers plan only copies with elements (an empty copy returns
- * first), between layouts that satisfy the reach invariant (internal.h).
+ * first), between layouts that satisfy the reach invariant (core/layout.h).
  * Every dimension kept has extent >= 2, so stride * itemsize is at most
  * (extent - 1) * |stride| * itemsize and fits; each shift is a partial sum of
  * (extent - 1) * stride * itemsize terms of one side, and so are the offsets

@@ -5,162 +5,6 @@
 #include "device.h"
 #include "dtype.h"
 
-/* ---- layout arithmetic ---- */
-
-tb_status tb__normalize_dim(const char *what, int32_t dim, int32_t ndim, int32_t *out) {
-  int32_t d = dim < 0 ? dim + ndim : dim;
-  if (d < 0 || d >= ndim) {
-    return tb__fail(TB_ERR_INDEX, "%s: dim = %d is out of range for ndim = %d", what, (int)dim,
-                    (int)ndim);
-  }
-  *out = d;
-  return TB_OK;
-}
-
-void tb__contiguous_strides(int32_t ndim, const int64_t *shape, tb_order order,
-                            int64_t *strides) {
-  int64_t step = 1;
-  for (int32_t i = 0; i < ndim; i++) {
-    int32_t d = order == TB_ORDER_F ? i : ndim - 1 - i;
-    strides[d] = step;
-    /* Saturate instead of overflowing: a later extent check rejects such
-     * shapes, and a zero extent makes every stride irrelevant. */
-    if (shape[d] > 1 && tb__mul_overflows(step, shape[d], &step)) step = INT64_MAX;
-  }
-}
-
-static tb_status tb_check_ndim(const char *what, int32_t ndim, const int64_t *shape) {
-  if (ndim < 0 || ndim > TB_MAX_NDIM) {
-    return tb__fail(TB_ERR_INVALID, "%s: ndim = %d is outside [0, %d]", what, (int)ndim,
-                    TB_MAX_NDIM);
-  }
-  if (ndim > 0 && shape == NULL) {
-    return tb__fail(TB_ERR_INVALID, "%s: shape is NULL but ndim = %d", what, (int)ndim);
-  }
-  return TB_OK;
-}
-
-/* Packed sub-byte elements are not addressable one by one: only dense
- * C-order layouts are accepted for them. */
-static tb_status tb_check_packed_layout(const char *what, const tb_dtype_info *info,
-                                        int32_t ndim, const int64_t *shape,
-                                        const int64_t *strides) {
-  int64_t expect[TB_MAX_NDIM];
-  tb__contiguous_strides(ndim, shape, TB_ORDER_C, expect);
-  for (int32_t d = 0; d < ndim; d++) {
-    if (shape[d] > 1 && strides[d] != expect[d]) {
-      return tb__fail(TB_ERR_LAYOUT,
-                      "%s: %s is a packed storage-only dtype; strides[%d] = %" PRId64
-                      " must be %" PRId64 " (C-contiguous)",
-                      what, info->name, (int)d, strides[d], expect[d]);
-    }
-  }
-  return TB_OK;
-}
-
-tb_status tb__layout_extent(const char *what, DLDataType dtype, int32_t ndim,
-                            const int64_t *shape, const int64_t *strides, tb_extent *out) {
-  const tb_dtype_info *info;
-  tb_status st = tb__dtype_lookup(what, dtype, &info);
-  if (st != TB_OK) return st;
-  st = tb_check_ndim(what, ndim, shape);
-  if (st != TB_OK) return st;
-  if (ndim > 0 && strides == NULL) {
-    return tb__fail(TB_ERR_INVALID, "%s: strides is NULL but ndim = %d", what, (int)ndim);
-  }
-  /* Local scalars, stored to *out field by field at the end: building a
-   * struct on the stack and copying it out costs a store-forwarding stall on
-   * this hot path (every from_array and DLPack import). */
-  /* numel, and the count of the extents read as max(extent, 1) (R1 in
-   * internal.h; the same as numel unless the tensor is empty), which is
-   * what NumPy holds an empty array's shape to: it keeps the contiguous
-   * layout of any tensor's shape, hence its copies, within int64 too. */
-  int64_t numel = 1, count = 1;
-  for (int32_t d = 0; d < ndim; d++) {
-    if (shape[d] < 0) {
-      return tb__fail(TB_ERR_INVALID, "%s: shape[%d] = %" PRId64 " is negative", what, (int)d,
-                      shape[d]);
-    }
-    if (tb__mul_overflows(numel, shape[d], &numel) ||
-        (shape[d] > 1 && tb__mul_overflows(count, shape[d], &count))) {
-      return tb__fail(TB_ERR_OVERFLOW,
-                      "%s: element count overflows int64 at shape[%d] = %" PRId64 "%s", what,
-                      (int)d, shape[d],
-                      numel == 0 ? " (a size-0 tensor's non-zero extents are counted)" : "");
-    }
-  }
-  if (info->itemsize == 0) {
-    st = tb_check_packed_layout(what, info, ndim, shape, strides);
-    if (st != TB_OK) return st;
-  }
-  /* The reach (R1 in internal.h): extents of 0 read as 1, so that an empty
-   * tensor's strides are held to what its views may multiply them by. */
-  int64_t nbytes, min_offset = 0, max_offset = 0, low_byte = 0, high_byte = 0;
-  for (int32_t d = 0; d < ndim; d++) {
-    int64_t reach;
-    if (tb__mul_overflows(shape[d] > 0 ? shape[d] - 1 : 0, strides[d], &reach) ||
-        tb__add_overflows(reach < 0 ? min_offset : max_offset, reach,
-                          reach < 0 ? &min_offset : &max_offset)) {
-      if (numel == 0) {
-        return tb__fail(TB_ERR_OVERFLOW,
-                        "%s: element offsets overflow int64 at shape[%d] = %" PRId64
-                        ", strides[%d] = %" PRId64
-                        " (an empty tensor's strides are checked with each extent 0 read as 1)",
-                        what, (int)d, shape[d], (int)d, strides[d]);
-      }
-      return tb__fail(TB_ERR_OVERFLOW,
-                      "%s: offset of the last element overflows int64 at shape[%d] = %" PRId64
-                      ", strides[%d] = %" PRId64,
-                      what, (int)d, shape[d], (int)d, strides[d]);
-    }
-  }
-  if (info->itemsize == 0) {
-    /* numel * bits cannot overflow when numel * 8 does not. */
-    int64_t bits;
-    if (tb__mul_overflows(count, (int64_t)info->bits, &bits)) {
-      return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes",
-                      what, count, info->name);
-    }
-    if (tb__mul_overflows(numel, (int64_t)info->bits, &bits)) {
-      return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes",
-                      what, numel, info->name);
-    }
-    nbytes = (bits + 7) / 8;
-    high_byte = nbytes;
-  } else {
-    const int64_t item = (int64_t)info->itemsize;
-    if (tb__mul_overflows(count, item, &nbytes)) {
-      return tb__fail(TB_ERR_OVERFLOW,
-                      "%s: %" PRId64 " elements of %s overflow int64 bytes%s", what, count,
-                      info->name,
-                      numel == 0 ? " (a size-0 tensor's non-zero extents are counted)" : "");
-    }
-    if (tb__mul_overflows(numel, item, &nbytes)) {
-      return tb__fail(TB_ERR_OVERFLOW, "%s: %" PRId64 " elements of %s overflow int64 bytes",
-                      what, numel, info->name);
-    }
-    int64_t span;
-    if (tb__mul_overflows(min_offset, item, &low_byte) ||
-        tb__mul_overflows(max_offset, item, &high_byte) ||
-        tb__add_overflows(high_byte, item, &high_byte) ||
-        __builtin_sub_overflow(high_byte, low_byte, &span)) {
-      return tb__fail(TB_ERR_OVERFLOW,
-                      "%s: byte extent [%" PRId64 ", %" PRId64 "] elements of %s overflows int64",
-                      what, min_offset, max_offset, info->name);
-    }
-  }
-  if (numel == 0) { /* checked, but nothing is reached */
-    min_offset = max_offset = low_byte = high_byte = 0;
-  }
-  out->numel = numel;
-  out->nbytes = nbytes;
-  out->min_offset = min_offset;
-  out->max_offset = max_offset;
-  out->low_byte = low_byte;
-  out->high_byte = high_byte;
-  return TB_OK;
-}
-
 /* ---- the tensor header ---- */
 
 static size_t tb_header_size(int32_t ndim) {
@@ -198,7 +42,7 @@ tb_status tb__tensor_make(const char *what, tb_storage *storage, DLDataType dtyp
   within_source = false; /* unoptimized (sanitizer) builds verify every view */
 #endif
   if (!within_source) {
-    /* The reach invariant (internal.h) for the new layout: (R1) always,
+    /* The reach invariant (core/layout.h) for the new layout: (R1) always,
      * (R2) when it has elements. */
     tb_extent e;
     tb_status st = tb__layout_extent(what, dtype, ndim, shape, strides, &e);
@@ -355,7 +199,7 @@ tb_status tb__wrap(const char *what, void *data, uint64_t byte_offset, DLDataTyp
     return tb__fail(TB_ERR_DEVICE, "%s: device cpu:%d does not exist; the CPU is device_id 0",
                     what, (int)device.device_id);
   }
-  st = tb_check_ndim(what, ndim, shape);
+  st = tb__check_ndim(what, ndim, shape);
   if (st != TB_OK) return st;
   int64_t c_strides[TB_MAX_NDIM];
   if (strides == NULL) {
@@ -418,14 +262,6 @@ tb_status tb__wrap(const char *what, void *data, uint64_t byte_offset, DLDataTyp
   return TB_OK;
 }
 
-tb_status tb__check_order(const char *what, tb_order order) {
-  if (order != TB_ORDER_C && order != TB_ORDER_F) {
-    return tb__fail(TB_ERR_INVALID, "%s: order = %d is not TB_ORDER_C or TB_ORDER_F", what,
-                    (int)order);
-  }
-  return TB_OK;
-}
-
 TB_API tb_status tb_tensor_empty(DLDataType dtype, int32_t ndim, const int64_t *shape,
                                  DLDevice device, tb_order order, tb_tensor_t **out) {
   static const char what[] = "tensor_empty";
@@ -433,7 +269,7 @@ TB_API tb_status tb_tensor_empty(DLDataType dtype, int32_t ndim, const int64_t *
   if (st != TB_OK) return st;
   st = tb__check_order(what, order);
   if (st != TB_OK) return st;
-  st = tb_check_ndim(what, ndim, shape);
+  st = tb__check_ndim(what, ndim, shape);
   if (st != TB_OK) return st;
   int64_t strides[TB_MAX_NDIM];
   tb__contiguous_strides(ndim, shape, order, strides);
@@ -657,15 +493,7 @@ TB_API int64_t tb_tensor_nbytes(const tb_tensor_t *t) {
 }
 
 TB_API bool tb_tensor_is_contiguous(const tb_tensor_t *t, tb_order order) {
-  if (tb_tensor_numel(t) == 0) return true;
-  int64_t expect = 1;
-  for (int32_t i = 0; i < t->dl.ndim; i++) {
-    int32_t d = order == TB_ORDER_F ? i : t->dl.ndim - 1 - i;
-    if (t->dl.shape[d] == 1) continue; /* any stride addresses one element */
-    if (t->dl.strides[d] != expect) return false;
-    expect *= t->dl.shape[d];
-  }
-  return true;
+  return tb__layout_is_contiguous(t->dl.ndim, t->dl.shape, t->dl.strides, order);
 }
 
 TB_API tb_status tb_tensor_element_ptr(const tb_tensor_t *t, const int64_t *index, void **out) {
@@ -690,7 +518,7 @@ TB_API tb_status tb_tensor_element_ptr(const tb_tensor_t *t, const int64_t *inde
       return tb__fail(TB_ERR_INDEX, "%s: index[%d] = %" PRId64 " is outside [0, %" PRId64 ")",
                       what, (int)d, index[d], t->dl.shape[d]);
     }
-    /* Within [min_offset, max_offset] by the reach invariant (internal.h),
+    /* Within [min_offset, max_offset] by the reach invariant (core/layout.h),
      * and so is every partial sum: neither this nor the byte conversion
      * below can overflow. */
     offset += index[d] * t->dl.strides[d];

@@ -192,48 +192,6 @@ static tb_status tb_reshape_target(const char *what, const tb_tensor_t *src, int
   return TB_OK;
 }
 
-/*
- * Strides for `shape` over src's elements in C order, when they exist (the
- * rule NumPy uses to reshape without copying): group old and new dimensions
- * into runs with equal products; each run of old dimensions must step
- * through memory as one, and its new dimensions split that step.
- */
-static bool tb_reshape_strides(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
-                               int64_t *strides) {
-  int64_t old_shape[TB_MAX_NDIM], old_strides[TB_MAX_NDIM];
-  int32_t on = 0;
-  for (int32_t d = 0; d < src->dl.ndim; d++) {
-    if (src->dl.shape[d] == 1) continue;
-    old_shape[on] = src->dl.shape[d];
-    old_strides[on++] = src->dl.strides[d];
-  }
-  int32_t oi = 0, oj = 1, ni = 0, nj = 1;
-  while (ni < ndim && oi < on) {
-    int64_t np = shape[ni], op = old_shape[oi];
-    while (np != op) {
-      if (np < op) {
-        np *= shape[nj++];
-      } else {
-        op *= old_shape[oj++];
-      }
-    }
-    for (int32_t k = oi; k < oj - 1; k++) {
-      int64_t step;
-      if (tb__mul_overflows(old_shape[k + 1], old_strides[k + 1], &step) || old_strides[k] != step) {
-        return false;
-      }
-    }
-    strides[nj - 1] = old_strides[oj - 1];
-    for (int32_t k = nj - 1; k > ni; k--) {
-      if (tb__mul_overflows(strides[k], shape[k], &strides[k - 1])) return false;
-    }
-    ni = nj++;
-    oi = oj++;
-  }
-  int64_t last = ni > 0 ? strides[ni - 1] : 1;
-  for (int32_t k = ni; k < ndim; k++) strides[k] = last; /* trailing extents of 1 */
-  return true;
-}
 
 TB_API tb_status tb_tensor_reshape(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
                                    tb_tensor_t **out) {
@@ -245,7 +203,8 @@ TB_API tb_status tb_tensor_reshape(const tb_tensor_t *src, int32_t ndim, const i
   if (st != TB_OK) return st;
   if (tb_tensor_numel(src) == 0) {
     tb__contiguous_strides(ndim, resolved, TB_ORDER_C, strides);
-  } else if (!tb_reshape_strides(src, ndim, resolved, strides)) {
+  } else if (!tb__layout_reshape_strides(src->dl.ndim, src->dl.shape, src->dl.strides, ndim,
+                                                resolved, strides)) {
     return tb__fail(TB_ERR_LAYOUT,
                     "%s: the strides of this %d-d view cannot express the new shape without a "
                     "copy; call tb_tensor_contiguous first",
