@@ -19,7 +19,9 @@
 
 #include "cast.h"
 #include "device.h"
+#include "core/parallel.h"
 #include "kernels/kernels.h"
+#include "kernels/transpose.h"
 
 
 typedef void (*tb_inner_fn)(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n,
@@ -227,50 +229,37 @@ static void tb_copy_tiles(char *src, char *dst, const tb_copy_dim *row, const tb
   }
 }
 
-tb_status tb__copy_host(const tb_copy_desc *d) {
-  const tb_dtype_info *si, *di;
-  tb_status st = tb__dtype_lookup("copy source", d->src_dtype, &si);
-  if (st != TB_OK) return st;
-  st = tb__dtype_lookup("copy destination", d->dst_dtype, &di);
-  if (st != TB_OK) return st;
-  if (d->ndim < 0 || d->ndim > TB_MAX_NDIM) {
-    return tb__fail(TB_ERR_INVALID, "copy: ndim = %d is outside [0, %d]", (int)d->ndim,
-                    TB_MAX_NDIM);
-  }
-  for (int32_t i = 0; i < d->ndim; i++) {
-    if (d->shape[i] == 0) return TB_OK;
-  }
-  if (si->itemsize == 0 || di->itemsize == 0) return tb_copy_packed(d, si);
-
-  /* Constness ends here: the source is only ever read through `src`. */
+/* A planned copy, ready to run whole or in chunks along dims[split]. */
+typedef struct tb_copy_job {
+  char *src, *dst;
   tb_copy_dim dims[TB_MAX_NDIM];
-  int64_t src_shift, dst_shift;
-  int32_t nd = tb__copy_plan(d, si->itemsize, di->itemsize, &src_shift, &dst_shift, dims);
-  char *src = (char *)(uintptr_t)d->src + d->src_byte_offset + src_shift;
-  char *dst = (char *)d->dst + d->dst_byte_offset + dst_shift;
+  int32_t nd;
+  bool tiled;                /* dims[nd - 2] x dims[nd - 1] is one 2-D block */
+  tb_transpose_fn transpose; /* for that block, when it is a plain transpose */
+  tb_inner_fn inner;
+  tb_cast_loop_fn cast;
+  size_t itemsize; /* the source's */
+  int32_t split;   /* the dimension the chunks divide */
+  int64_t chunk;   /* its elements per chunk (the last one may have fewer) */
+} tb_copy_job;
 
-  tb_inner_fn inner = NULL;
-  tb_cast_loop_fn cast = NULL;
-  st = tb_choose_inner(d, si, di, nd > 0 ? &dims[nd - 1] : NULL, &inner, &cast);
-  if (st != TB_OK) return st;
-  if (nd == 0) {
-    inner(src, 0, dst, 0, 1, cast, si->itemsize);
-    return TB_OK;
-  }
-
-  bool tiled = tb_plan_tiles(dims, nd);
+/* Runs the job over `dims` (the job's, or a chunk's narrower copy). Offsets
+ * rather than moving pointers: no address is ever formed outside the
+ * tensors, not even one step past an edge. */
+static void tb_copy_run(const tb_copy_job *j, char *src, char *dst, const tb_copy_dim *dims) {
+  const int32_t nd = j->nd;
   const tb_copy_dim in = dims[nd - 1];
-  const int32_t outer = tiled ? nd - 2 : nd - 1; /* dimensions the odometer walks */
-
-  /* Offsets rather than moving pointers: no address is ever formed outside
-   * the tensors, not even one step past an edge. */
+  const int32_t outer = j->tiled ? nd - 2 : nd - 1; /* dimensions the odometer walks */
   int64_t index[TB_MAX_NDIM] = {0};
   int64_t soff = 0, doff = 0;
   for (;;) {
-    if (tiled) {
-      tb_copy_tiles(src + soff, dst + doff, &dims[nd - 2], &in, inner, cast, si->itemsize);
+    if (j->transpose != NULL) {
+      const tb_copy_dim *row = &dims[nd - 2];
+      j->transpose(src + soff, in.ss, dst + doff, row->ds, row->n, in.n);
+    } else if (j->tiled) {
+      tb_copy_tiles(src + soff, dst + doff, &dims[nd - 2], &in, j->inner, j->cast, j->itemsize);
     } else {
-      inner(src + soff, in.ss, dst + doff, in.ds, in.n, cast, si->itemsize);
+      j->inner(src + soff, in.ss, dst + doff, in.ds, in.n, j->cast, j->itemsize);
     }
     int32_t k = outer - 1; /* odometer over the outer dimensions */
     for (; k >= 0; k--) {
@@ -283,6 +272,134 @@ tb_status tb__copy_host(const tb_copy_desc *d) {
       doff -= dims[k].ds * (dims[k].n - 1);
       index[k] = 0;
     }
-    if (k < 0) return TB_OK;
+    if (k < 0) return;
   }
+}
+
+static void tb_copy_chunk(void *arg, int64_t i) {
+  const tb_copy_job *j = arg;
+  tb_copy_dim dims[TB_MAX_NDIM];
+  memcpy(dims, j->dims, (size_t)j->nd * sizeof *dims);
+  tb_copy_dim *s = &dims[j->split];
+  const int64_t begin = i * j->chunk;
+  s->n = s->n - begin < j->chunk ? s->n - begin : j->chunk;
+  tb_copy_run(j, j->src + begin * s->ss, j->dst + begin * s->ds, dims);
+}
+
+/*
+ * Threads. A copy moving TB_PARALLEL_MIN_BYTES or more (read plus written)
+ * is cut into chunks along one dimension: the outermost one with enough
+ * units to go round, where a unit is one step of an outer dimension, a
+ * transpose block or tile of the 2-D block, or TB_PARALLEL_RUN elements of
+ * a plain inner run (whole cache lines on both sides). Several chunks per
+ * thread, of at least TB_PARALLEL_CHUNK_BYTES each, let a thread that the
+ * machine slows down take fewer. Only a destination whose elements are all
+ * distinct is split (one with a zero stride, or overlapping strides, keeps
+ * its in-order last write).
+ */
+#define TB_PARALLEL_MIN_BYTES (INT64_C(4) << 20)
+#define TB_PARALLEL_CHUNK_BYTES (INT64_C(1) << 20)
+#define TB_PARALLEL_CHUNKS_PER_THREAD 4
+#define TB_PARALLEL_RUN 1024
+
+/* True when no two elements of the planned destination share an address:
+ * dims are sorted outermost first by destination stride (before tiling
+ * reorders them), and each stride must clear everything inside it. */
+static bool tb_dst_disjoint(const tb_copy_dim *dims, int32_t nd, size_t dst_item) {
+  int64_t span = (int64_t)dst_item; /* bytes the inner dimensions cover */
+  for (int32_t k = nd - 1; k >= 0; k--) {
+    if (dims[k].ds < span) return false;
+    span += (dims[k].n - 1) * dims[k].ds;
+  }
+  return true;
+}
+
+/* Chooses j->split and j->chunk; returns the number of chunks. */
+static int64_t tb_plan_chunks(tb_copy_job *j, int64_t bytes, int32_t threads, size_t block) {
+  int64_t want = bytes / TB_PARALLEL_CHUNK_BYTES;
+  if (want > (int64_t)threads * TB_PARALLEL_CHUNKS_PER_THREAD) {
+    want = (int64_t)threads * TB_PARALLEL_CHUNKS_PER_THREAD;
+  }
+  int32_t best = -1;
+  int64_t best_units = 0, best_grain = 1;
+  for (int32_t k = 0; k < j->nd; k++) {
+    int64_t grain = 1;
+    if (j->tiled && k >= j->nd - 2) {
+      grain = (int64_t)block;
+    } else if (!j->tiled && k == j->nd - 1) {
+      grain = TB_PARALLEL_RUN;
+    }
+    const int64_t units = (j->dims[k].n + grain - 1) / grain;
+    if (units > best_units) {
+      best = k;
+      best_units = units;
+      best_grain = grain;
+    }
+    if (units >= want) break;
+  }
+  if (best < 0) return 1;
+  const int64_t chunks = want < best_units ? want : best_units;
+  if (chunks < 2) return 1;
+  j->split = best;
+  j->chunk = (best_units + chunks - 1) / chunks * best_grain;
+  return (j->dims[best].n + j->chunk - 1) / j->chunk;
+}
+
+tb_status tb__copy_host(const tb_copy_desc *d) {
+  const tb_dtype_info *si, *di;
+  tb_status st = tb__dtype_lookup("copy source", d->src_dtype, &si);
+  if (st != TB_OK) return st;
+  st = tb__dtype_lookup("copy destination", d->dst_dtype, &di);
+  if (st != TB_OK) return st;
+  if (d->ndim < 0 || d->ndim > TB_MAX_NDIM) {
+    return tb__fail(TB_ERR_INVALID, "copy: ndim = %d is outside [0, %d]", (int)d->ndim,
+                    TB_MAX_NDIM);
+  }
+  int64_t numel = 1;
+  for (int32_t i = 0; i < d->ndim; i++) {
+    if (d->shape[i] == 0) return TB_OK;
+    numel *= d->shape[i]; /* within int64: the layouts were checked (core/layout.h) */
+  }
+  if (si->itemsize == 0 || di->itemsize == 0) return tb_copy_packed(d, si);
+
+  /* Constness ends here: the source is only ever read through `src`. */
+  tb_copy_job j;
+  int64_t src_shift, dst_shift;
+  j.nd = tb__copy_plan(d, si->itemsize, di->itemsize, &src_shift, &dst_shift, j.dims);
+  j.src = (char *)(uintptr_t)d->src + d->src_byte_offset + src_shift;
+  j.dst = (char *)d->dst + d->dst_byte_offset + dst_shift;
+  j.itemsize = si->itemsize;
+  j.transpose = NULL;
+  st = tb_choose_inner(d, si, di, j.nd > 0 ? &j.dims[j.nd - 1] : NULL, &j.inner, &j.cast);
+  if (st != TB_OK) return st;
+  if (j.nd == 0) {
+    j.inner(j.src, 0, j.dst, 0, 1, j.cast, si->itemsize);
+    return TB_OK;
+  }
+
+  const bool disjoint = tb_dst_disjoint(j.dims, j.nd, di->itemsize);
+  j.tiled = tb_plan_tiles(j.dims, j.nd);
+  size_t block = TB_TILE;
+  if (j.tiled && j.cast == NULL) {
+    /* A plain transpose: unit steps on the source along the block's rows,
+     * on the destination along its columns. */
+    const tb_copy_dim *row = &j.dims[j.nd - 2], *in = &j.dims[j.nd - 1];
+    if (row->ss == (int64_t)si->itemsize && in->ds == (int64_t)di->itemsize) {
+      j.transpose = tb__transpose(si->itemsize);
+      if (j.transpose != NULL) block = TB_TRANSPOSE_BLOCK / si->itemsize;
+    }
+  }
+
+  const int64_t bytes = numel * (int64_t)(si->itemsize + di->itemsize);
+  int64_t chunks = 1;
+  if (disjoint && bytes >= TB_PARALLEL_MIN_BYTES) {
+    const int32_t threads = tb__parallel_threads();
+    if (threads > 1) chunks = tb_plan_chunks(&j, bytes, threads, block);
+  }
+  if (chunks <= 1) {
+    tb_copy_run(&j, j.src, j.dst, j.dims);
+  } else {
+    tb__parallel_for(chunks, tb_copy_chunk, &j);
+  }
+  return TB_OK;
 }

@@ -1,8 +1,10 @@
 /*
  * The vector cast kernels (src/kernels/) against the scalar loops, bit for
- * bit, through the public API.
+ * bit, and the transpose kernels against address arithmetic done here,
+ * through the public API.
  *
- * meson registers this program once per CPU level (kernels_c, kernels_avx2)
+ * meson registers this program once per CPU level (kernels_c, kernels_sse2,
+ * kernels_avx2)
  * with TB_CPU_LEVEL set; a level this CPU lacks falls back to the best one it
  * has (the test then prints a note and still passes: scripts/test accepts no
  * skips). A dense destination takes the kernel of the level in use; a
@@ -27,7 +29,7 @@
 #if defined(TB_KERNELS_INTERNAL)
 /* From src/kernels/kernels.h (hidden symbols, reachable from the static
  * library only). */
-typedef enum tb_cpu_level { TB_CPU_C = 0, TB_CPU_AVX2 = 1 } tb_cpu_level;
+typedef enum tb_cpu_level { TB_CPU_C = 0, TB_CPU_SSE2 = 1, TB_CPU_AVX2 = 2 } tb_cpu_level;
 tb_cpu_level tb__cpu_level(void);
 tb_cpu_level tb__cpu_level_supported(void);
 const char *tb__cpu_level_name(tb_cpu_level level);
@@ -267,6 +269,128 @@ static void dense_rows_of_a_padded_matrix_take_the_kernel(void **state) {
   }
 }
 
+/* ---- transposes and permutes ---- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15u;
+static uint64_t rng_next(void) { /* xorshift64 */
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+/* The dtype of each element size the engine moves. */
+static DLDataType dtype_of_size(size_t e) {
+  switch (e) {
+    case 1: return dt(kDLUInt, 8);
+    case 2: return dt(kDLInt, 16);
+    case 4: return dt(kDLFloat, 32);
+    case 8: return dt(kDLFloat, 64);
+    default: return dt(kDLComplex, 128);
+  }
+}
+
+/*
+ * Wraps buf (random bytes, `len` of them) as a tensor of element size e with
+ * the given shape, element strides and element offset, copies it into a
+ * fresh C-order tensor through the library, and checks every element
+ * against the address the strides give. Random bytes make NaNs of every
+ * kind for the float sizes: a same-dtype copy must keep their bits.
+ */
+static void check_copy(size_t e, int32_t nd, const int64_t *shape, const int64_t *strides,
+                       int64_t offset, const unsigned char *buf, size_t len) {
+  tb_tensor_t *s = NULL, *d = NULL;
+  const DLDataType type = dtype_of_size(e);
+  assert_ok(tb_from_array((void *)(uintptr_t)buf, (uint64_t)offset * e, type, nd, shape, strides,
+                          cpu(), TB_FLAG_READONLY, NULL, NULL, &s));
+  assert_ok(tb_tensor_empty(type, nd, shape, cpu(), TB_ORDER_C, &d));
+  assert_ok(tb_tensor_copy_into(d, s, 0));
+  const unsigned char *out = tb_tensor_data(d);
+  int64_t index[8] = {0}, numel = tb_tensor_numel(d);
+  for (int64_t k = 0; k < numel; k++) {
+    int64_t at = offset;
+    for (int32_t i = 0; i < nd; i++) at += index[i] * strides[i];
+    assert_true(at >= 0 && (size_t)(at + 1) * e <= len);
+    if (memcmp(out + (size_t)k * e, buf + (size_t)at * e, e) != 0) {
+      print_message("element %lld (e = %zu, ndim %d, shape[0] %lld) differs\n", (long long)k, e,
+                    (int)nd, (long long)shape[0]);
+      fail();
+    }
+    for (int32_t i = nd - 1; i >= 0; i--) {
+      if (++index[i] < shape[i]) break;
+      index[i] = 0;
+    }
+  }
+  tb_tensor_release(d);
+  tb_tensor_release(s);
+}
+
+static unsigned char *random_bytes(size_t len) {
+  unsigned char *p = malloc(len);
+  assert_non_null(p);
+  for (size_t i = 0; i < len; i++) p[i] = (unsigned char)(rng_next() >> 56);
+  return p;
+}
+
+/* dst(r, c) = a(c, r) for a C-order (cols x ld) buffer, ld >= rows: the
+ * transposed view, also walked backwards along either dimension. */
+static void transpose_case(size_t e, int64_t rows, int64_t cols, int64_t ld) {
+  const size_t len = (size_t)(cols * ld) * e;
+  unsigned char *buf = random_bytes(len);
+  const int64_t shape[2] = {rows, cols};
+  const int64_t plain[2] = {1, ld};
+  check_copy(e, 2, shape, plain, 0, buf, len);
+  const int64_t back_cols[2] = {1, -ld}; /* source rows in reverse */
+  check_copy(e, 2, shape, back_cols, (cols - 1) * ld, buf, len);
+  const int64_t back_rows[2] = {-1, ld}; /* each source row backwards */
+  check_copy(e, 2, shape, back_rows, rows - 1, buf, len);
+  free(buf);
+}
+
+static void transposes_of_every_size_match_address_arithmetic(void **state) {
+  (void)state;
+  static const size_t sizes[] = {1, 2, 4, 8, 16};
+  for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    const size_t e = sizes[s];
+    /* Shapes around every tile (16, 8, 4, 2 elements) and block edge. */
+    static const int64_t fixed[][2] = {{1, 1},   {1, 40},  {40, 1},  {15, 17}, {16, 16},
+                                       {17, 15}, {31, 33}, {64, 64}, {65, 63}, {129, 257},
+                                       {300, 7}, {7, 300}};
+    for (size_t k = 0; k < sizeof fixed / sizeof *fixed; k++) {
+      transpose_case(e, fixed[k][0], fixed[k][1], fixed[k][0]);
+      transpose_case(e, fixed[k][0], fixed[k][1], fixed[k][0] + 3); /* padded rows */
+    }
+    for (int k = 0; k < 40; k++) {
+      const int64_t rows = 1 + (int64_t)(rng_next() % 90), cols = 1 + (int64_t)(rng_next() % 90);
+      transpose_case(e, rows, cols, rows + (int64_t)(rng_next() % 5));
+    }
+  }
+}
+
+/* NCHW -> NHWC and friends: permuted views of a C-order buffer. */
+static void permutes_match_address_arithmetic(void **state) {
+  (void)state;
+  static const size_t sizes[] = {1, 2, 4, 8};
+  static const int64_t dims[][4] = {{2, 3, 5, 7}, {1, 16, 17, 9}, {3, 67, 4, 33}, {2, 64, 8, 8}};
+  for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    for (size_t k = 0; k < sizeof dims / sizeof *dims; k++) {
+      const int64_t N = dims[k][0], C = dims[k][1], H = dims[k][2], W = dims[k][3];
+      const size_t len = (size_t)(N * C * H * W) * sizes[s];
+      unsigned char *buf = random_bytes(len);
+      const int64_t nhwc[4] = {N, H, W, C};
+      const int64_t from_nchw[4] = {C * H * W, W, 1, H * W};
+      check_copy(sizes[s], 4, nhwc, from_nchw, 0, buf, len);
+      const int64_t nchw[4] = {N, C, H, W}; /* and back: the buffer read as NHWC */
+      const int64_t from_nhwc[4] = {H * W * C, 1, W * C, C};
+      check_copy(sizes[s], 4, nchw, from_nhwc, 0, buf, len);
+      const int64_t cwh[3] = {C, W, H}; /* a 3-D permute of one image */
+      const int64_t from_hwc[3] = {1, C, W * C};
+      check_copy(sizes[s], 3, cwh, from_hwc, 0, buf, len);
+      free(buf);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_float16_and_bfloat16_widens_as_the_scalar_loop),
@@ -274,6 +398,8 @@ int main(void) {
       cmocka_unit_test(float32_patterns_narrow_as_the_scalar_loop),
       cmocka_unit_test(nan_results_are_quiet_with_their_sign),
       cmocka_unit_test(dense_rows_of_a_padded_matrix_take_the_kernel),
+      cmocka_unit_test(transposes_of_every_size_match_address_arithmetic),
+      cmocka_unit_test(permutes_match_address_arithmetic),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,6 +137,48 @@ TB_API void tb_get_allocator(tb_allocator *out);
 #define TB_DATA_ALIGNMENT 64
 
 /* ------------------------------------------------------------------------ */
+/* Threads                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Large host copies, casts and transposes (a few MiB and more; small ones
+ * never) are split into chunks that run in parallel. By default they run on
+ * the library's own pool: worker threads started the first time such a copy
+ * runs (never before), as many as tb_get_num_threads() - 1, the calling
+ * thread being the last worker; they sleep between copies, have every signal
+ * blocked, and are joined when the library is unloaded. After fork() the
+ * child starts without workers and makes new ones when it needs them. A copy
+ * that finds the pool busy (another thread's copy, or a copy started from
+ * inside a chunk) runs on its calling thread alone.
+ *
+ * An application with a pool of its own installs a parallel-for instead:
+ * the library then never starts a thread, and each large copy calls
+ * parallel_for(ctx, n, task, arg) once, with n >= 2 chunks. It must call
+ * task(arg, i) exactly once for every i in [0, n), on any threads (the
+ * calling one included) and in any order, and return after all have
+ * returned. Chunks write disjoint memory and take no locks.
+ */
+typedef void (*tb_task_fn)(void *arg, int64_t index);
+typedef void (*tb_parallel_for_fn)(void *ctx, int64_t n, tb_task_fn task, void *arg);
+
+/* Sets how many threads large copies use: 1 keeps every copy on the calling
+ * thread (and starts no thread), n > 1 allows n (the calling thread
+ * included, at most TB_MAX_THREADS), 0 restores the default: the environment
+ * variable TB_NUM_THREADS when it holds a number >= 1, else the CPUs this
+ * process may run on. TB_ERR_INVALID for n < 0 or n > TB_MAX_THREADS.
+ * Thread-safe; copies already running keep their count. */
+TB_API tb_status tb_set_num_threads(int32_t n);
+/* The number of threads large copies use now (>= 1). */
+TB_API int32_t tb_get_num_threads(void);
+#define TB_MAX_THREADS 256
+
+/* Installs parallel_for (with ctx, passed back to it) for every later large
+ * copy; NULL restores the library's pool. Thread-safe: a copy runs with the
+ * parallel-for installed when it started, so ctx must stay valid until the
+ * copies started before the next call have returned. */
+TB_API void tb_set_parallel_for(tb_parallel_for_fn parallel_for, void *ctx);
+
+/* ------------------------------------------------------------------------ */
 /* Tensors                                                                  */
 /* ------------------------------------------------------------------------ */
 

@@ -17,19 +17,49 @@
 /* AVX2 through the compiler's probe, which also checks that the OS saves the
  * AVX registers; F16C (CPUID leaf 1, ECX bit 29) by hand, since not every
  * compiler's __builtin_cpu_supports knows "f16c" (clang 14 does not). */
-tb_cpu_level tb__cpu_level_supported(void) {
+static tb_cpu_level tb_probe_cpu(void) {
 #if defined(TB_HAVE_AVX2_KERNELS)
   __builtin_cpu_init();
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
   if (__builtin_cpu_supports("avx2") && f16c) return TB_CPU_AVX2;
 #endif
+#if defined(TB_HAVE_SSE2_KERNELS)
+  return TB_CPU_SSE2;
+#else
   return TB_CPU_C;
+#endif
+}
+
+/* cpuid is slow under a hypervisor (each one exits to it): probe once. */
+static atomic_int tb_level_supported = -1;
+
+tb_cpu_level tb__cpu_level_supported(void) {
+  int level = atomic_load_explicit(&tb_level_supported, memory_order_relaxed);
+  if (level < 0) {
+    level = (int)tb_probe_cpu();
+    atomic_store_explicit(&tb_level_supported, level, memory_order_relaxed);
+  }
+  return (tb_cpu_level)level;
+}
+
+bool tb__cpu_level_available(tb_cpu_level level) {
+  switch (level) {
+    case TB_CPU_C: return true;
+#if defined(TB_HAVE_SSE2_KERNELS)
+    case TB_CPU_SSE2: return true;
+#endif
+#if defined(TB_HAVE_AVX2_KERNELS)
+    case TB_CPU_AVX2: return tb__cpu_level_supported() >= TB_CPU_AVX2;
+#endif
+    default: return false;
+  }
 }
 
 const char *tb__cpu_level_name(tb_cpu_level level) {
   switch (level) {
     case TB_CPU_C: return "c";
+    case TB_CPU_SSE2: return "sse2";
     case TB_CPU_AVX2: return "avx2";
     default: return "?";
   }
@@ -40,21 +70,27 @@ static atomic_int tb_level_in_use = -1;
 tb_cpu_level tb__cpu_level(void) {
   int level = atomic_load_explicit(&tb_level_in_use, memory_order_relaxed);
   if (level >= 0) return (tb_cpu_level)level;
-  const tb_cpu_level best = tb__cpu_level_supported();
-  tb_cpu_level want = best;
+  level = (int)tb__cpu_level_supported();
   const char *env = getenv("TB_CPU_LEVEL");
   if (env != NULL) {
     for (int l = 0; l < (int)TB_CPU_LEVEL_COUNT; l++) {
-      if (strcmp(env, tb__cpu_level_name((tb_cpu_level)l)) == 0) want = (tb_cpu_level)l;
+      if (strcmp(env, tb__cpu_level_name((tb_cpu_level)l)) == 0 &&
+          tb__cpu_level_available((tb_cpu_level)l)) {
+        level = l;
+      }
     }
   }
-  level = (int)(want < best ? want : best);
   atomic_store_explicit(&tb_level_in_use, level, memory_order_relaxed);
   return (tb_cpu_level)level;
 }
 
 tb_cast_loop_fn tb__contig_cast_at(tb_cpu_level level, tb_cast_kind from, tb_cast_kind to) {
-  if ((int)level < 0 || level > tb__cpu_level_supported()) return NULL;
+  if ((int)level < 0 || (int)level >= (int)TB_CPU_LEVEL_COUNT ||
+      !tb__cpu_level_available(level)) {
+    return NULL;
+  }
+  /* SSE2 has no half-precision instructions: its casts are the C level's. */
+  if (level == TB_CPU_SSE2) level = TB_CPU_C;
   /* The pair's index: 0 f32->f16, 1 f16->f32, 2 f32->bf16, 3 bf16->f32. */
   int pair;
   if (from == TB_K_F32 && to == TB_K_F16) {
@@ -80,4 +116,40 @@ tb_cast_loop_fn tb__contig_cast_at(tb_cpu_level level, tb_cast_kind from, tb_cas
 
 tb_cast_loop_fn tb__contig_cast(tb_cast_kind from, tb_cast_kind to) {
   return tb__contig_cast_at(tb__cpu_level(), from, to);
+}
+
+tb_transpose_fn tb__transpose_at(tb_cpu_level level, size_t itemsize) {
+  if ((int)level < 0 || (int)level >= (int)TB_CPU_LEVEL_COUNT ||
+      !tb__cpu_level_available(level)) {
+    return NULL;
+  }
+  /* Index by log2(itemsize): 1, 2, 4, 8, 16 bytes. */
+  int k;
+  switch (itemsize) {
+    case 1: k = 0; break;
+    case 2: k = 1; break;
+    case 4: k = 2; break;
+    case 8: k = 3; break;
+    case 16: k = 4; break;
+    default: return NULL;
+  }
+  static const tb_transpose_fn table[TB_CPU_LEVEL_COUNT][5] = {
+      [TB_CPU_C] = {tb__transpose_c_1, tb__transpose_c_2, tb__transpose_c_4, tb__transpose_c_8,
+                    tb__transpose_c_16},
+#if defined(TB_HAVE_SSE2_KERNELS)
+      [TB_CPU_SSE2] = {tb__transpose_sse2_1, tb__transpose_sse2_2, tb__transpose_sse2_4,
+                       tb__transpose_sse2_8, NULL},
+#endif
+#if defined(TB_HAVE_AVX2_KERNELS)
+      [TB_CPU_AVX2] = {NULL, NULL, tb__transpose_avx2_4, tb__transpose_avx2_8, NULL},
+#endif
+  };
+  for (int l = (int)level; l >= 0; l--) {
+    if (table[l][k] != NULL) return table[l][k];
+  }
+  return NULL;
+}
+
+tb_transpose_fn tb__transpose(size_t itemsize) {
+  return tb__transpose_at(tb__cpu_level(), itemsize);
 }

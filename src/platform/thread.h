@@ -6,8 +6,8 @@
  * to another platform is one new implementation file beside thread_posix.c
  * and one branch below.
  *
- * The library creates no threads of its own; when it needs them, they join
- * this layer.
+ * The only threads the library starts are core/parallel.c's pool workers
+ * (through tb__thread_start, below).
  */
 #ifndef TB_PLATFORM_THREAD_H
 #define TB_PLATFORM_THREAD_H
@@ -25,6 +25,9 @@ typedef pthread_once_t tb__once_flag;
 #define TB__ONCE_INIT PTHREAD_ONCE_INIT
 
 typedef pthread_mutex_t tb__mutex;
+#define TB__MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+typedef pthread_cond_t tb__cond;
+typedef pthread_t tb__thread;
 
 #define TB__THREAD_LOCAL _Thread_local
 #endif
@@ -40,5 +43,29 @@ TB_INTERNAL bool tb__mutex_init(tb__mutex *m);
 TB_INTERNAL bool tb__mutex_lock(tb__mutex *m);
 TB_INTERNAL void tb__mutex_unlock(tb__mutex *m);
 TB_INTERNAL void tb__mutex_destroy(tb__mutex *m);
+/* True when the mutex was free and is now held by the caller. */
+TB_INTERNAL bool tb__mutex_trylock(tb__mutex *m);
+
+/* Condition variables, used with a tb__mutex as usual (spurious wakeups
+ * happen: wait in a loop). */
+TB_INTERNAL bool tb__cond_init(tb__cond *c);
+TB_INTERNAL void tb__cond_wait(tb__cond *c, tb__mutex *m);
+TB_INTERNAL void tb__cond_broadcast(tb__cond *c);
+TB_INTERNAL void tb__cond_signal(tb__cond *c);
+TB_INTERNAL void tb__cond_destroy(tb__cond *c);
+
+/* Starts fn(arg) on a new thread with every signal blocked (a library's
+ * thread must not take the application's signals). False when the platform
+ * refuses (no thread was started). */
+TB_INTERNAL bool tb__thread_start(tb__thread *t, void *(*fn)(void *), void *arg);
+TB_INTERNAL void tb__thread_join(tb__thread t);
+
+/* Registers handlers run around fork(): prepare in the parent before, parent
+ * after, child in the child (its only thread). Unregistered when the library
+ * is unloaded (glibc ties them to the calling shared object). */
+TB_INTERNAL bool tb__at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
+/* The CPUs this process may run on (its affinity mask), at least 1. */
+TB_INTERNAL int32_t tb__cpu_count(void);
 
 #endif /* TB_PLATFORM_THREAD_H */
