@@ -145,8 +145,9 @@ TB_API void tb_get_allocator(tb_allocator *out);
  * never) are split into chunks that run in parallel. By default they run on
  * the library's own pool: worker threads started the first time such a copy
  * runs (never before), as many as tb_get_num_threads() - 1, the calling
- * thread being the last worker; they sleep between copies, have every signal
- * blocked, and are joined when the library is unloaded. After fork() the
+ * thread being the last worker; they are named "tb-worker", sleep between
+ * copies, have every signal blocked, and are joined when the library is
+ * unloaded (or the process exits). After fork() the
  * child starts without workers and makes new ones when it needs them. A copy
  * that finds the pool busy (another thread's copy, or a copy started from
  * inside a chunk) runs on its calling thread alone.

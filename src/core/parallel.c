@@ -206,7 +206,7 @@ void tb__parallel_for(int64_t n, tb_task_fn task, void *arg) {
   while (!p->quit && p->nworkers < want) {
     const int32_t k = p->nworkers;
     p->born[k] = p->generation;
-    if (!tb__thread_start(&p->threads[k], tb_worker_main, (void *)(intptr_t)k)) break;
+    if (!tb__thread_start(&p->threads[k], "tb-worker", tb_worker_main, (void *)(intptr_t)k)) break;
     p->nworkers++;
   }
   const int32_t helpers = p->nworkers < want ? p->nworkers : want;

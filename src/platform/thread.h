@@ -55,9 +55,11 @@ TB_INTERNAL void tb__cond_signal(tb__cond *c);
 TB_INTERNAL void tb__cond_destroy(tb__cond *c);
 
 /* Starts fn(arg) on a new thread with every signal blocked (a library's
- * thread must not take the application's signals). False when the platform
- * refuses (no thread was started). */
-TB_INTERNAL bool tb__thread_start(tb__thread *t, void *(*fn)(void *), void *arg);
+ * thread must not take the application's signals), named `name` where the
+ * platform keeps names (at most 15 characters; shown by top, ps and gdb).
+ * False when the platform refuses (no thread was started). */
+TB_INTERNAL bool tb__thread_start(tb__thread *t, const char *name, void *(*fn)(void *),
+                                  void *arg);
 TB_INTERNAL void tb__thread_join(tb__thread t);
 
 /* Registers handlers run around fork(): prepare in the parent before, parent

@@ -25,7 +25,7 @@ void tb__cond_broadcast(tb__cond *c) { (void)pthread_cond_broadcast(c); }
 void tb__cond_signal(tb__cond *c) { (void)pthread_cond_signal(c); }
 void tb__cond_destroy(tb__cond *c) { (void)pthread_cond_destroy(c); }
 
-bool tb__thread_start(tb__thread *t, void *(*fn)(void *), void *arg) {
+bool tb__thread_start(tb__thread *t, const char *name, void *(*fn)(void *), void *arg) {
   /* A new thread inherits the creating thread's mask: block everything
    * around the creation, then put the caller's mask back. */
   sigset_t all, old;
@@ -33,6 +33,11 @@ bool tb__thread_start(tb__thread *t, void *(*fn)(void *), void *arg) {
   if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) return false;
   const bool ok = pthread_create(t, NULL, fn, arg) == 0;
   (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+#if defined(__linux__)
+  if (ok) (void)pthread_setname_np(*t, name); /* at most 15 characters */
+#else
+  (void)name;
+#endif
   return ok;
 }
 
