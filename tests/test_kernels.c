@@ -4,7 +4,7 @@
  * through the public API.
  *
  * meson registers this program once per CPU level (kernels_c, kernels_sse2,
- * kernels_avx2)
+ * kernels_avx2, kernels_avx512)
  * with TB_CPU_LEVEL set; a level this CPU lacks falls back to the best one it
  * has (the test then prints a note and still passes: scripts/test accepts no
  * skips). A dense destination takes the kernel of the level in use; a
@@ -29,7 +29,7 @@
 #if defined(TB_KERNELS_INTERNAL)
 /* From src/kernels/kernels.h (hidden symbols, reachable from the static
  * library only). */
-typedef enum tb_cpu_level { TB_CPU_C = 0, TB_CPU_SSE2 = 1, TB_CPU_AVX2 = 2 } tb_cpu_level;
+typedef enum tb_cpu_level { TB_CPU_C = 0, TB_CPU_SSE2 = 1, TB_CPU_AVX2 = 2, TB_CPU_AVX512 = 3 } tb_cpu_level;
 tb_cpu_level tb__cpu_level(void);
 tb_cpu_level tb__cpu_level_supported(void);
 const char *tb__cpu_level_name(tb_cpu_level level);
@@ -269,6 +269,71 @@ static void dense_rows_of_a_padded_matrix_take_the_kernel(void **state) {
   }
 }
 
+/* ---- every other pair: the contiguous loops against the strided ones ---- */
+
+/* Random bit patterns of every castable dtype (mixed with small integers,
+ * edges of every integer range and float specials, so saturation, wrap,
+ * rounding ties and NaNs all occur), converted densely (the contiguous
+ * loop) and into every second element (the strided loop): the same bytes. */
+static void every_pair_converts_densely_as_the_strided_loop(void **state) {
+  (void)state;
+  static const DLDataType kinds[] = {
+      {TB_DL_BOOL, 8, 1}, {kDLInt, 8, 1},     {kDLInt, 16, 1},    {kDLInt, 32, 1},
+      {kDLInt, 64, 1},  {kDLUInt, 8, 1},    {kDLUInt, 16, 1},   {kDLUInt, 32, 1},
+      {kDLUInt, 64, 1}, {kDLFloat, 16, 1},  {kDLBfloat, 16, 1}, {kDLFloat, 32, 1},
+      {kDLFloat, 64, 1}, {kDLComplex, 64, 1}, {kDLComplex, 128, 1}};
+  enum { N = 1031, K = sizeof kinds / sizeof *kinds };
+  uint64_t seed = 0xC0FFEE;
+  unsigned char *src = malloc(N * 16), *fast = malloc(N * 16), *ref = malloc(2 * N * 16);
+  assert_non_null(src);
+  assert_non_null(fast);
+  assert_non_null(ref);
+  for (size_t a = 0; a < K; a++) {
+    const size_t sz = kinds[a].bits / 8;
+    for (size_t i = 0; i < N * sz; i += 8) {
+      const uint64_t r = splitmix(&seed);
+      memcpy(src + i, &r, N * sz - i < 8 ? N * sz - i : 8);
+    }
+    if (kinds[a].code == TB_DL_BOOL) {
+      for (size_t i = 0; i < N; i++) src[i] = (unsigned char)(src[i] % 3 == 0 ? 0 : src[i] & 1);
+    }
+    for (size_t i = 0; i < N; i += 5) { /* small and edge values */
+      const int64_t v = (int64_t)(i % 7) - 3;
+      if (kinds[a].code == kDLInt || kinds[a].code == kDLUInt) memcpy(src + i * sz, &v, sz);
+      if (kinds[a].code == kDLFloat && sz == 4) {
+        const float f = (float)v * 0.75f;
+        memcpy(src + i * sz, &f, sz);
+      }
+      if (kinds[a].code == kDLFloat && sz == 8) {
+        const double d = (double)v * 1e10;
+        memcpy(src + i * sz, &d, sz);
+      }
+    }
+    for (size_t b = 0; b < K; b++) {
+      const size_t dz = kinds[b].bits / 8;
+      const int64_t n = N, one = 1, two = 2;
+      tb_tensor_t *s = NULL, *d = NULL, *r = NULL;
+      assert_ok(tb_from_array(src, 0, kinds[a], 1, &n, &one, cpu(), 0, NULL, NULL, &s));
+      assert_ok(tb_from_array(fast, 0, kinds[b], 1, &n, &one, cpu(), 0, NULL, NULL, &d));
+      assert_ok(tb_from_array(ref, 0, kinds[b], 1, &n, &two, cpu(), 0, NULL, NULL, &r));
+      assert_ok(tb_tensor_copy_into(d, s, TB_CAST_DISCARD_IMAG));
+      assert_ok(tb_tensor_copy_into(r, s, TB_CAST_DISCARD_IMAG));
+      for (size_t i = 0; i < N; i++) {
+        if (memcmp(fast + i * dz, ref + 2 * i * dz, dz) != 0) {
+          fail_msg("%s -> %s: element %zu differs", tb_dtype_name(kinds[a]),
+                   tb_dtype_name(kinds[b]), i);
+        }
+      }
+      tb_tensor_release(r);
+      tb_tensor_release(d);
+      tb_tensor_release(s);
+    }
+  }
+  free(ref);
+  free(fast);
+  free(src);
+}
+
 /* ---- transposes and permutes ---- */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
@@ -398,6 +463,7 @@ int main(void) {
       cmocka_unit_test(float32_patterns_narrow_as_the_scalar_loop),
       cmocka_unit_test(nan_results_are_quiet_with_their_sign),
       cmocka_unit_test(dense_rows_of_a_padded_matrix_take_the_kernel),
+      cmocka_unit_test(every_pair_converts_densely_as_the_strided_loop),
       cmocka_unit_test(transposes_of_every_size_match_address_arithmetic),
       cmocka_unit_test(permutes_match_address_arithmetic),
   };

@@ -22,7 +22,13 @@ static tb_cpu_level tb_probe_cpu(void) {
   __builtin_cpu_init();
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
-  if (__builtin_cpu_supports("avx2") && f16c) return TB_CPU_AVX2;
+  if (__builtin_cpu_supports("avx2") && f16c) {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+      return TB_CPU_AVX512;
+    }
+    return TB_CPU_AVX2;
+  }
 #endif
 #if defined(TB_HAVE_SSE2_KERNELS)
   return TB_CPU_SSE2;
@@ -52,6 +58,9 @@ bool tb__cpu_level_available(tb_cpu_level level) {
 #if defined(TB_HAVE_AVX2_KERNELS)
     case TB_CPU_AVX2: return tb__cpu_level_supported() >= TB_CPU_AVX2;
 #endif
+#if defined(TB_HAVE_AVX512_KERNELS)
+    case TB_CPU_AVX512: return tb__cpu_level_supported() >= TB_CPU_AVX512;
+#endif
     default: return false;
   }
 }
@@ -61,6 +70,7 @@ const char *tb__cpu_level_name(tb_cpu_level level) {
     case TB_CPU_C: return "c";
     case TB_CPU_SSE2: return "sse2";
     case TB_CPU_AVX2: return "avx2";
+    case TB_CPU_AVX512: return "avx512";
     default: return "?";
   }
 }
@@ -89,29 +99,33 @@ tb_cast_loop_fn tb__contig_cast_at(tb_cpu_level level, tb_cast_kind from, tb_cas
       !tb__cpu_level_available(level)) {
     return NULL;
   }
-  /* SSE2 has no half-precision instructions: its casts are the C level's. */
-  if (level == TB_CPU_SSE2) level = TB_CPU_C;
-  /* The pair's index: 0 f32->f16, 1 f16->f32, 2 f32->bf16, 3 bf16->f32. */
-  int pair;
-  if (from == TB_K_F32 && to == TB_K_F16) {
-    pair = 0;
-  } else if (from == TB_K_F16 && to == TB_K_F32) {
-    pair = 1;
-  } else if (from == TB_K_F32 && to == TB_K_BF16) {
-    pair = 2;
-  } else if (from == TB_K_BF16 && to == TB_K_F32) {
-    pair = 3;
-  } else {
-    return NULL;
-  }
-  static const tb_cast_loop_fn table[TB_CPU_LEVEL_COUNT][4] = {
+  /* The pairs with kernels of their own. */
+  static const struct {
+    tb_cast_kind from, to;
+  } pairs[] = {{TB_K_F32, TB_K_F16}, {TB_K_F16, TB_K_F32}, {TB_K_F32, TB_K_BF16},
+               {TB_K_BF16, TB_K_F32}, {TB_K_I64, TB_K_F32}, {TB_K_U64, TB_K_F32},
+               {TB_K_I64, TB_K_F64},  {TB_K_U64, TB_K_F64}};
+  enum { PAIRS = sizeof pairs / sizeof *pairs };
+  static const tb_cast_loop_fn table[TB_CPU_LEVEL_COUNT][PAIRS] = {
       [TB_CPU_C] = {tb__f32_to_f16_c, tb__f16_to_f32_c, tb__f32_to_bf16_c, tb__bf16_to_f32_c},
 #if defined(TB_HAVE_AVX2_KERNELS)
       [TB_CPU_AVX2] = {tb__f32_to_f16_avx2, tb__f16_to_f32_avx2, tb__f32_to_bf16_avx2,
                        tb__bf16_to_f32_avx2},
 #endif
+#if defined(TB_HAVE_AVX512_KERNELS)
+      [TB_CPU_AVX512] = {NULL, NULL, NULL, NULL, tb__i64_to_f32_avx512, tb__u64_to_f32_avx512,
+                         tb__i64_to_f64_avx512, tb__u64_to_f64_avx512},
+#endif
   };
-  return table[level][pair];
+  for (int p = 0; p < (int)PAIRS; p++) {
+    if (pairs[p].from != from || pairs[p].to != to) continue;
+    /* The best kernel at or below the level (SSE2 has no half-precision
+     * instructions: its half casts are the C level's). */
+    for (int l = (int)level; l >= 0; l--) {
+      if (table[l][p] != NULL) return table[l][p];
+    }
+  }
+  return tb__contig_cast_generic(from, to);
 }
 
 tb_cast_loop_fn tb__contig_cast(tb_cast_kind from, tb_cast_kind to) {

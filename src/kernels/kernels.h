@@ -2,9 +2,10 @@
  * Vector kernels for the copy engine, chosen once per process by CPU level.
  *
  * Levels: TB_CPU_C (portable C the compiler may vectorise) and, on x86-64,
- * TB_CPU_SSE2 (the x86-64 baseline, always there) and TB_CPU_AVX2 (AVX2 +
- * F16C). The level in use is the best the CPU supports, or the one the
- * environment variable TB_CPU_LEVEL names ("c", "sse2", "avx2") when the CPU
+ * TB_CPU_SSE2 (the x86-64 baseline, always there), TB_CPU_AVX2 (AVX2 +
+ * F16C) and TB_CPU_AVX512 (AVX2 + F16C + AVX-512 F, DQ, BW, VL). The level
+ * in use is the best the CPU supports, or the one the environment variable
+ * TB_CPU_LEVEL names ("c", "sse2", "avx2", "avx512") when the CPU
  * has it (any other value means auto), read once at first use. A level
  * without a kernel of its own for some operation uses the next level down.
  * Every level gives the same bits as the scalar loops of cast.c, NaN rule
@@ -20,6 +21,7 @@ typedef enum tb_cpu_level {
   TB_CPU_C = 0,
   TB_CPU_SSE2 = 1,
   TB_CPU_AVX2 = 2,
+  TB_CPU_AVX512 = 3,
   TB_CPU_LEVEL_COUNT
 } tb_cpu_level;
 
@@ -32,17 +34,23 @@ TB_INTERNAL tb_cpu_level tb__cpu_level_supported(void);
 /* The level in use: tb__cpu_level_supported lowered by TB_CPU_LEVEL. */
 TB_INTERNAL tb_cpu_level tb__cpu_level(void);
 
-/* "c", "sse2", "avx2". */
+/* "c", "sse2", "avx2", "avx512". */
 TB_INTERNAL const char *tb__cpu_level_name(tb_cpu_level level);
 
 /*
- * A loop converting n contiguous elements from `from` to `to` at `level`, or
- * NULL when that level has none for the pair (or the CPU lacks the level).
+ * A loop converting n contiguous elements from `from` to `to` at `level`
+ * (the level's own kernel for the pair, else the portable contiguous loop),
+ * or NULL when the CPU lacks the level.
  * It has tb_cast_loop_fn's signature but ignores the strides: call it only
  * when the source and destination strides equal their itemsizes.
  */
 TB_INTERNAL tb_cast_loop_fn tb__contig_cast_at(tb_cpu_level level, tb_cast_kind from,
                                                tb_cast_kind to);
+
+/* The portable contiguous loop for any pair (cast_contig.c), or NULL for a
+ * kind out of range; what tb__contig_cast_at answers where a level has no
+ * kernel of its own. */
+TB_INTERNAL tb_cast_loop_fn tb__contig_cast_generic(tb_cast_kind from, tb_cast_kind to);
 
 /* tb__contig_cast_at(tb__cpu_level(), from, to). */
 TB_INTERNAL tb_cast_loop_fn tb__contig_cast(tb_cast_kind from, tb_cast_kind to);
@@ -88,6 +96,11 @@ TB_DECLARE_TRANSPOSE(tb__transpose_sse2_8)
 #define TB_HAVE_AVX2_KERNELS 1
 TB_DECLARE_TRANSPOSE(tb__transpose_avx2_4)
 TB_DECLARE_TRANSPOSE(tb__transpose_avx2_8)
+#define TB_HAVE_AVX512_KERNELS 1
+TB_INTERNAL void tb__i64_to_f32_avx512(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
+TB_INTERNAL void tb__u64_to_f32_avx512(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
+TB_INTERNAL void tb__i64_to_f64_avx512(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
+TB_INTERNAL void tb__u64_to_f64_avx512(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__f32_to_f16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__f16_to_f32_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__f32_to_bf16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
