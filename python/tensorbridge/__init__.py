@@ -14,9 +14,12 @@ from ._convert import tensor
 Tensor = _tb.Tensor
 from_dlpack = _tb.from_dlpack
 is_available = _tb.is_available
+set_num_threads = _tb.set_num_threads
+get_num_threads = _tb.get_num_threads
 
 __version__ = _tb.library_version
-__all__ = ["Tensor", "from_dlpack", "from_numpy", "tensor", "is_available"]
+__all__ = ["Tensor", "from_dlpack", "from_numpy", "tensor", "is_available", "set_num_threads",
+           "get_num_threads"]
 
 
 # Types already found to be numpy.ndarray or a subclass of it.

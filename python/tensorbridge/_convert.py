@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import numbers
 
 from . import _tensorbridge as _tb
 
@@ -15,18 +16,42 @@ _DEFAULT = {"bool": "bool", "int": "int64", "float": "float32", "complex": "comp
 _PACK = {"bool": ("B", "bool"), "int": ("q", "int64"), "float": ("d", "float64"),
          "complex": ("d", "complex128")}
 _RANK = {"bool": 0, "int": 1, "float": 2, "complex": 3}
+# Types that are never DLPack producers or buffers: tensor() goes straight to
+# the sequence path for them.
+_PLAIN = frozenset({list, tuple, float, int, bool, complex})
+
+
+# The Python reference for _tb._from_sequence, which does the same in one C
+# pass and leaves to this code what it does not reproduce exactly (ragged
+# input, str and bytes, Tensors inside, list or tuple subclasses, too many
+# levels, sequences changed while read), for which it returns NotImplemented.
+
+# NumPy's dtype kinds (scalars and 0-d arrays carry a dtype).
+_DTYPE_KIND = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex"}
 
 
 def _kind(x) -> str:
-    """The kind of a Python (or NumPy) scalar: bool, int, float or complex."""
-    if isinstance(x, bool) or type(x).__name__ in ("bool_", "bool"):
+    """The kind of a Python (or NumPy) scalar: bool, int, float or complex.
+
+    In order: bool; a NumPy scalar or 0-d array by its dtype's kind; the
+    numbers ABCs (Integral, Real, Complex: NumPy registers its scalar types,
+    fractions.Fraction is Real); then the conversion methods (__index__ on
+    something that is not a sequence, __float__, __complex__).
+    """
+    if isinstance(x, bool):
         return "bool"
-    if isinstance(x, int) or (hasattr(x, "__index__") and not hasattr(x, "__len__")):
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if isinstance(kind, str) and kind in _DTYPE_KIND:
+        return _DTYPE_KIND[kind]
+    if isinstance(x, numbers.Integral) or (hasattr(x, "__index__") and not hasattr(x, "__len__")):
         return "int"
-    if isinstance(x, float) or (hasattr(x, "__float__") and not isinstance(x, complex)
-                                and not hasattr(x, "imag")):
+    if isinstance(x, numbers.Real):
         return "float"
-    if isinstance(x, complex) or hasattr(x, "__complex__") or hasattr(x, "imag"):
+    if isinstance(x, numbers.Complex):
+        return "complex"
+    if hasattr(x, "__float__"):
+        return "float"
+    if hasattr(x, "__complex__"):
         return "complex"
     raise TypeError(f"tensor(): cannot convert {type(x).__name__} to a number")
 
@@ -36,7 +61,7 @@ def _flatten(obj):
     if isinstance(obj, (str, bytes)):
         raise TypeError(f"tensor(): {type(obj).__name__} is not numeric data")
     if isinstance(obj, Tensor):
-        return tuple(obj.shape), obj.tolist() if obj.ndim == 0 else _flatten(obj.tolist())[1]
+        return tuple(obj.shape), [obj.tolist()] if obj.ndim == 0 else _flatten(obj.tolist())[1]
     if not isinstance(obj, (list, tuple)):
         return (), [obj]
     if len(obj) == 0:
@@ -51,6 +76,11 @@ def _flatten(obj):
 
 
 def _from_sequence(obj, dtype):
+    out = _tb._from_sequence(obj, dtype)
+    return out if out is not NotImplemented else _from_sequence_py(obj, dtype)
+
+
+def _from_sequence_py(obj, dtype):
     shape, leaves = _flatten(obj)
     kinds = {_kind(x) for x in leaves}
     kind = max(kinds, key=_RANK.__getitem__) if kinds else "float"
@@ -89,7 +119,7 @@ def tensor(obj, dtype=None, device=None) -> Tensor:
     unless dtype says otherwise. The result never shares memory with obj.
     """
     dt = _tb._dtype_name(dtype) if dtype is not None else None
-    if isinstance(obj, Tensor) or _is_producer(obj):
+    if type(obj) not in _PLAIN and (isinstance(obj, Tensor) or _is_producer(obj)):
         src = obj if isinstance(obj, Tensor) else from_dlpack(obj)
         return src.to(device, dt, copy=True)
     out = _from_sequence(obj, dt)

@@ -288,3 +288,21 @@ def test_buffer_import_keeps_exporter_locked_until_release():
         buf.append(0)  # exported: cannot resize while shared
     del t
     buf.append(0)
+
+
+def test_num_threads_knob():
+    import tensorbridge as tb
+    tb.set_num_threads(3)
+    assert tb.get_num_threads() == 3
+    tb.set_num_threads(1)
+    big = tb.tensor([[float(i + 8 * j) for i in range(1024)] for j in range(1024)])
+    one = big.T.contiguous().tolist()
+    tb.set_num_threads(2)
+    assert big.T.contiguous().tolist() == one
+    for bad in (-1, 257):
+        with pytest.raises(ValueError, match="set_num_threads: n = "):
+            tb.set_num_threads(bad)
+    with pytest.raises(TypeError):
+        tb.set_num_threads("2")
+    tb.set_num_threads(0)
+    assert tb.get_num_threads() >= 1
