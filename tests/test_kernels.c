@@ -4,7 +4,7 @@
  * through the public API.
  *
  * meson registers this program once per CPU level (kernels_c, kernels_sse2,
- * kernels_avx2, kernels_avx512)
+ * kernels_avx2, kernels_avx512 on x86-64; kernels_neon on AArch64)
  * with TB_CPU_LEVEL set; a level this CPU lacks falls back to the best one it
  * has (the test then prints a note and still passes: scripts/test accepts no
  * skips). A dense destination takes the kernel of the level in use; a
@@ -29,7 +29,13 @@
 #if defined(TB_KERNELS_INTERNAL)
 /* From src/kernels/kernels.h (hidden symbols, reachable from the static
  * library only). */
-typedef enum tb_cpu_level { TB_CPU_C = 0, TB_CPU_SSE2 = 1, TB_CPU_AVX2 = 2, TB_CPU_AVX512 = 3 } tb_cpu_level;
+typedef enum tb_cpu_level {
+  TB_CPU_C = 0,
+  TB_CPU_SSE2 = 1,
+  TB_CPU_AVX2 = 2,
+  TB_CPU_AVX512 = 3,
+  TB_CPU_NEON = 4
+} tb_cpu_level;
 tb_cpu_level tb__cpu_level(void);
 tb_cpu_level tb__cpu_level_supported(void);
 const char *tb__cpu_level_name(tb_cpu_level level);

@@ -32,6 +32,8 @@ static tb_cpu_level tb_probe_cpu(void) {
 #endif
 #if defined(TB_HAVE_SSE2_KERNELS)
   return TB_CPU_SSE2;
+#elif defined(TB_HAVE_NEON_KERNELS)
+  return TB_CPU_NEON;
 #else
   return TB_CPU_C;
 #endif
@@ -61,6 +63,9 @@ bool tb__cpu_level_available(tb_cpu_level level) {
 #if defined(TB_HAVE_AVX512_KERNELS)
     case TB_CPU_AVX512: return tb__cpu_level_supported() >= TB_CPU_AVX512;
 #endif
+#if defined(TB_HAVE_NEON_KERNELS)
+    case TB_CPU_NEON: return true;
+#endif
     default: return false;
   }
 }
@@ -71,6 +76,7 @@ const char *tb__cpu_level_name(tb_cpu_level level) {
     case TB_CPU_SSE2: return "sse2";
     case TB_CPU_AVX2: return "avx2";
     case TB_CPU_AVX512: return "avx512";
+    case TB_CPU_NEON: return "neon";
     default: return "?";
   }
 }
@@ -156,6 +162,10 @@ tb_transpose_fn tb__transpose_at(tb_cpu_level level, size_t itemsize) {
 #endif
 #if defined(TB_HAVE_AVX2_KERNELS)
       [TB_CPU_AVX2] = {NULL, NULL, tb__transpose_avx2_4, tb__transpose_avx2_8, NULL},
+#endif
+#if defined(TB_HAVE_NEON_KERNELS)
+      [TB_CPU_NEON] = {tb__transpose_neon_1, tb__transpose_neon_2, tb__transpose_neon_4,
+                       tb__transpose_neon_8, NULL},
 #endif
   };
   for (int l = (int)level; l >= 0; l--) {

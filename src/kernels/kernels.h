@@ -1,11 +1,12 @@
 /*
  * Vector kernels for the copy engine, chosen once per process by CPU level.
  *
- * Levels: TB_CPU_C (portable C the compiler may vectorise) and, on x86-64,
+ * Levels: TB_CPU_C (portable C the compiler may vectorise), TB_CPU_NEON on
+ * AArch64 (Advanced SIMD, always there) and, on x86-64,
  * TB_CPU_SSE2 (the x86-64 baseline, always there), TB_CPU_AVX2 (AVX2 +
  * F16C) and TB_CPU_AVX512 (AVX2 + F16C + AVX-512 F, DQ, BW, VL). The level
  * in use is the best the CPU supports, or the one the environment variable
- * TB_CPU_LEVEL names ("c", "sse2", "avx2", "avx512") when the CPU
+ * TB_CPU_LEVEL names ("c", "sse2", "avx2", "avx512", "neon") when the CPU
  * has it (any other value means auto), read once at first use. A level
  * without a kernel of its own for some operation uses the next level down.
  * Every level gives the same bits as the scalar loops of cast.c, NaN rule
@@ -22,6 +23,7 @@ typedef enum tb_cpu_level {
   TB_CPU_SSE2 = 1,
   TB_CPU_AVX2 = 2,
   TB_CPU_AVX512 = 3,
+  TB_CPU_NEON = 4,
   TB_CPU_LEVEL_COUNT
 } tb_cpu_level;
 
@@ -34,7 +36,7 @@ TB_INTERNAL tb_cpu_level tb__cpu_level_supported(void);
 /* The level in use: tb__cpu_level_supported lowered by TB_CPU_LEVEL. */
 TB_INTERNAL tb_cpu_level tb__cpu_level(void);
 
-/* "c", "sse2", "avx2", "avx512". */
+/* "c", "sse2", "avx2", "avx512", "neon". */
 TB_INTERNAL const char *tb__cpu_level_name(tb_cpu_level level);
 
 /*
@@ -105,6 +107,14 @@ TB_INTERNAL void tb__f32_to_f16_avx2(const char *src, int64_t ss, char *dst, int
 TB_INTERNAL void tb__f16_to_f32_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__f32_to_bf16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__bf16_to_f32_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
+#endif
+
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define TB_HAVE_NEON_KERNELS 1
+TB_DECLARE_TRANSPOSE(tb__transpose_neon_1)
+TB_DECLARE_TRANSPOSE(tb__transpose_neon_2)
+TB_DECLARE_TRANSPOSE(tb__transpose_neon_4)
+TB_DECLARE_TRANSPOSE(tb__transpose_neon_8)
 #endif
 
 #endif
