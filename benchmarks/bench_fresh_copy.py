@@ -8,21 +8,11 @@ run allocates and fills a new result, so page faults are part of the cost
 (tensorbridge asks Linux for transparent huge pages for large buffers).
 """
 import argparse
-import time
 
 import numpy as np
 
 import tensorbridge as tb
-
-
-def best_of(fn, repeat):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-        del out
-    return best
+from benchutil import best_of
 
 
 def main():

@@ -19,24 +19,12 @@ import time
 import numpy as np
 
 import tensorbridge as tb
+from benchutil import best_of_each
 
 try:
     import torch
 except ImportError:  # the rows print without it
     torch = None
-
-
-def best_of(fns, repeat):
-    """Best time of each callable, running them in turns."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            out = fn()
-            dt = time.perf_counter() - t0
-            del out
-            best[i] = min(best[i], dt)
-    return best
 
 
 def timed_small(fn, n=20000):
@@ -167,7 +155,7 @@ def main():
             torch.set_num_threads(threads)
         print(f"threads = {threads} (tensorbridge and torch)")
         for name, mine, peers in table:
-            times = best_of([mine] + list(peers.values()), args.repeat)
+            times = best_of_each([mine] + list(peers.values()), args.repeat)
             report(name, times[0], dict(zip(peers, times[1:])), "ms")
         if threads == 1:
             for name, mine, peers in small_rows():

@@ -9,24 +9,12 @@ Prints each one's best time and its ratio to np.array's (the target is
 ints), np.array NumPy's (float64, int64); Tensor(list) is always float32.
 """
 import argparse
-import gc
 import random
-import time
 
 import numpy as np
 
 import tensorbridge as tb
-
-
-def best_of(fn, repeat):
-    best = float("inf")
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-        del out
-    return best
+from benchutil import best_of
 
 
 def main():

@@ -49,29 +49,20 @@ static const tb_cast_loop_fn tb_contig_loops[TB_K_COUNT][TB_K_COUNT] = {
  * double exactly, and to float32 with the one rounding the generic path
  * makes (its double step being exact).
  */
-#define TB_NARROW_LOOP(name, in_t, out_t, via_t)                                            \
-  static void name(const char *restrict src, int64_t ss, char *restrict dst, int64_t ds,  \
-                   int64_t n) {                                                             \
-    (void)ss;                                                                               \
-    (void)ds;                                                                               \
-    for (int64_t i = 0; i < n; i++) {                                                       \
-      in_t x;                                                                               \
-      memcpy(&x, src + i * (int64_t)sizeof x, sizeof x);                                    \
-      const out_t y = (out_t)(via_t)x;                                                      \
-      memcpy(dst + i * (int64_t)sizeof y, &y, sizeof y);                                    \
-    }                                                                                       \
-  }
-TB_NARROW_LOOP(tb_narrow_i8_f32, int8_t, float, int32_t)
-TB_NARROW_LOOP(tb_narrow_i16_f32, int16_t, float, int32_t)
-TB_NARROW_LOOP(tb_narrow_i32_f32, int32_t, float, int32_t)
-TB_NARROW_LOOP(tb_narrow_u8_f32, uint8_t, float, int32_t)
-TB_NARROW_LOOP(tb_narrow_u16_f32, uint16_t, float, int32_t)
-TB_NARROW_LOOP(tb_narrow_i8_f64, int8_t, double, int32_t)
-TB_NARROW_LOOP(tb_narrow_i16_f64, int16_t, double, int32_t)
-TB_NARROW_LOOP(tb_narrow_i32_f64, int32_t, double, int32_t)
-TB_NARROW_LOOP(tb_narrow_u8_f64, uint8_t, double, int32_t)
-TB_NARROW_LOOP(tb_narrow_u16_f64, uint16_t, double, int32_t)
-TB_NARROW_LOOP(tb_narrow_u32_f64, uint32_t, double, int64_t)
+#define TB_VIA_I32(x) ((int32_t)(x))
+#define TB_VIA_I64(x) ((int64_t)(x))
+#define TB_NARROW_LOOP(name, in_t, out_t, via) static TB_CONTIG_KERNEL(name, in_t, out_t, (out_t)via)
+TB_NARROW_LOOP(tb_narrow_i8_f32, int8_t, float, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_i16_f32, int16_t, float, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_i32_f32, int32_t, float, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_u8_f32, uint8_t, float, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_u16_f32, uint16_t, float, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_i8_f64, int8_t, double, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_i16_f64, int16_t, double, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_i32_f64, int32_t, double, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_u8_f64, uint8_t, double, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_u16_f64, uint16_t, double, TB_VIA_I32)
+TB_NARROW_LOOP(tb_narrow_u32_f64, uint32_t, double, TB_VIA_I64)
 
 tb_cast_loop_fn tb__contig_cast_generic(tb_cast_kind from, tb_cast_kind to) {
   if ((int)from < 0 || (int)from >= (int)TB_K_COUNT || (int)to < 0 || (int)to >= (int)TB_K_COUNT) {

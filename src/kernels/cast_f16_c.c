@@ -3,19 +3,6 @@
 #include "kernels/half_bits.h"
 #include "kernels/kernels.h"
 
-#define TB_C_KERNEL(name, in_t, out_t, convert)                                       \
-  void name(const char *restrict src, int64_t ss, char *restrict dst, int64_t ds, \
-            int64_t n) {                                                              \
-    (void)ss;                                                                         \
-    (void)ds;                                                                         \
-    for (int64_t i = 0; i < n; i++) {                                                 \
-      in_t x;                                                                         \
-      memcpy(&x, src + i * (int64_t)sizeof x, sizeof x);                              \
-      const out_t y = convert(x);                                                     \
-      memcpy(dst + i * (int64_t)sizeof y, &y, sizeof y);                              \
-    }                                                                                 \
-  }
-
 /* float32 -> float16 in blocks: a loop with constant shifts only (which
  * vectorises on any ISA) that also notes whether the block holds an input
  * with a subnormal result; only then a second pass redoes those elements. */
@@ -48,6 +35,6 @@ void tb__f32_to_f16_c(const char *restrict src, int64_t ss, char *restrict dst, 
   }
 }
 
-TB_C_KERNEL(tb__f16_to_f32_c, uint16_t, uint32_t, tb_f32_bits_from_f16_bits)
-TB_C_KERNEL(tb__f32_to_bf16_c, uint32_t, uint16_t, tb_bf16_bits_from_f32_bits)
-TB_C_KERNEL(tb__bf16_to_f32_c, uint16_t, uint32_t, tb_f32_bits_from_bf16_bits)
+TB_CONTIG_KERNEL(tb__f16_to_f32_c, uint16_t, uint32_t, tb_f32_bits_from_f16_bits)
+TB_CONTIG_KERNEL(tb__f32_to_bf16_c, uint32_t, uint16_t, tb_bf16_bits_from_f32_bits)
+TB_CONTIG_KERNEL(tb__bf16_to_f32_c, uint16_t, uint32_t, tb_f32_bits_from_bf16_bits)

@@ -16,6 +16,8 @@
 #ifndef TB_KERNELS_H
 #define TB_KERNELS_H
 
+#include <string.h>
+
 #include "cast.h"
 
 typedef enum tb_cpu_level {
@@ -48,6 +50,22 @@ TB_INTERNAL const char *tb__cpu_level_name(tb_cpu_level level);
  */
 TB_INTERNAL tb_cast_loop_fn tb__contig_cast_at(tb_cpu_level level, tb_cast_kind from,
                                                tb_cast_kind to);
+
+/* Defines `name`, a contiguous loop (tb_cast_loop_fn's signature, strides
+ * ignored) applying convert (a function or function-like macro) to each
+ * element; loads and stores through memcpy, so any alignment is fine and
+ * the compiler may vectorise. Prefix `static` for a file-local loop. */
+#define TB_CONTIG_KERNEL(name, in_t, out_t, convert)                                         \
+  void name(const char *restrict src, int64_t ss, char *restrict dst, int64_t ds, int64_t n) { \
+    (void)ss;                                                                                \
+    (void)ds;                                                                                \
+    for (int64_t i = 0; i < n; i++) {                                                        \
+      in_t x;                                                                                \
+      memcpy(&x, src + i * (int64_t)sizeof x, sizeof x);                                     \
+      const out_t y = convert(x);                                                            \
+      memcpy(dst + i * (int64_t)sizeof y, &y, sizeof y);                                     \
+    }                                                                                        \
+  }
 
 /* The portable contiguous loop for any pair (cast_contig.c), or NULL for a
  * kind out of range; what tb__contig_cast_at answers where a level has no

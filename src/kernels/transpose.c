@@ -13,10 +13,7 @@
   TB_ALWAYS_INLINE void tb_micro_c_##E(const char *src, int64_t src_ld, char *dst, int64_t dst_ld) {  \
     tb_transpose_edge(src, src_ld, dst, dst_ld, 0, 8, 0, 8, E);                              \
   }                                                                                           \
-  void tb__transpose_c_##E(const char *src, int64_t src_ld, char *dst, int64_t dst_ld,       \
-                           int64_t rows, int64_t cols) {                                     \
-    tb_transpose_blocked(src, src_ld, dst, dst_ld, rows, cols, E, 8, tb_micro_c_##E);        \
-  }
+  TB_DEFINE_TRANSPOSE(, c, E, 8)
 TB_C_TRANSPOSE(1)
 TB_C_TRANSPOSE(2)
 TB_C_TRANSPOSE(4)
@@ -98,13 +95,8 @@ TB_ALWAYS_INLINE void tb_micro_sse2_8(const char *src, int64_t src_ld, char *dst
   TB_STORE(dst + dst_ld, _mm_unpackhi_epi64(r0, r1));
 }
 
-#define TB_SSE2_TRANSPOSE(E, T)                                                             \
-  void tb__transpose_sse2_##E(const char *src, int64_t src_ld, char *dst, int64_t dst_ld,  \
-                              int64_t rows, int64_t cols) {                                \
-    tb_transpose_blocked(src, src_ld, dst, dst_ld, rows, cols, E, T, tb_micro_sse2_##E);   \
-  }
-TB_SSE2_TRANSPOSE(1, 16)
-TB_SSE2_TRANSPOSE(2, 8)
-TB_SSE2_TRANSPOSE(4, 4)
-TB_SSE2_TRANSPOSE(8, 2)
+TB_DEFINE_TRANSPOSE(, sse2, 1, 16)
+TB_DEFINE_TRANSPOSE(, sse2, 2, 8)
+TB_DEFINE_TRANSPOSE(, sse2, 4, 4)
+TB_DEFINE_TRANSPOSE(, sse2, 8, 2)
 #endif

@@ -73,4 +73,13 @@ TB_ALWAYS_INLINE void tb_transpose_blocked(const char *src, int64_t src_ld, char
   }
 }
 
+/* Defines tb__transpose_<level>_<E> (kernels.h) over the micro-kernel
+ * tb_micro_<level>_<E> of T x T elements; attr: the level's target
+ * attribute, or nothing. */
+#define TB_DEFINE_TRANSPOSE(attr, level, E, T)                                                \
+  attr void tb__transpose_##level##_##E(const char *src, int64_t src_ld, char *dst,           \
+                                        int64_t dst_ld, int64_t rows, int64_t cols) {         \
+    tb_transpose_blocked(src, src_ld, dst, dst_ld, rows, cols, E, T, tb_micro_##level##_##E); \
+  }
+
 #endif

@@ -49,11 +49,6 @@ TB_AVX2 TB_ALWAYS_INLINE void tb_micro_avx2_8(const char *src, int64_t src_ld, c
   _mm256_storeu_pd((double *)(void *)(dst + 3 * dst_ld), _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
-#define TB_AVX2_TRANSPOSE(E, T)                                                                   \
-  TB_AVX2 void tb__transpose_avx2_##E(const char *src, int64_t src_ld, char *dst, int64_t dst_ld, \
-                                      int64_t rows, int64_t cols) {                               \
-    tb_transpose_blocked(src, src_ld, dst, dst_ld, rows, cols, E, T, tb_micro_avx2_##E);          \
-  }
-TB_AVX2_TRANSPOSE(4, 8)
-TB_AVX2_TRANSPOSE(8, 4)
+TB_DEFINE_TRANSPOSE(TB_AVX2, avx2, 4, 8)
+TB_DEFINE_TRANSPOSE(TB_AVX2, avx2, 8, 4)
 #endif

@@ -28,55 +28,41 @@ TB_DEFINE_TRN(16)
 TB_DEFINE_TRN(32)
 TB_DEFINE_TRN(64)
 
-/* One round: rows i and i + step (within blocks of 2 * step). */
-#define TB_TRN_ROUND(r, n, step, bits)                             \
-  do {                                                             \
-    for (int i_ = 0; i_ < (n); i_++) {                             \
-      if ((i_ & (step)) == 0) tb_trn##bits(&(r)[i_], &(r)[i_ + (step)]); \
-    }                                                              \
-  } while (0)
-
-TB_ALWAYS_INLINE void tb_micro_neon_1(const char *src, int64_t src_ld, char *dst, int64_t dst_ld) {
+/* N rows of 16 bytes (N = 16 / E): load, log2(N) rounds pairing rows i and
+ * i + step (within blocks of 2 * step) at lane width 8 * E * step, store. */
+TB_ALWAYS_INLINE void tb_micro_neon(const char *src, int64_t src_ld, char *dst, int64_t dst_ld,
+                                    const int n) {
   uint8x16_t r[16];
-  for (int i = 0; i < 16; i++) r[i] = vld1q_u8((const uint8_t *)(src + i * src_ld));
-  TB_TRN_ROUND(r, 16, 1, 8);
-  TB_TRN_ROUND(r, 16, 2, 16);
-  TB_TRN_ROUND(r, 16, 4, 32);
-  TB_TRN_ROUND(r, 16, 8, 64);
-  for (int i = 0; i < 16; i++) vst1q_u8((uint8_t *)(dst + i * dst_ld), r[i]);
-}
-
-TB_ALWAYS_INLINE void tb_micro_neon_2(const char *src, int64_t src_ld, char *dst, int64_t dst_ld) {
-  uint8x16_t r[8];
-  for (int i = 0; i < 8; i++) r[i] = vld1q_u8((const uint8_t *)(src + i * src_ld));
-  TB_TRN_ROUND(r, 8, 1, 16);
-  TB_TRN_ROUND(r, 8, 2, 32);
-  TB_TRN_ROUND(r, 8, 4, 64);
-  for (int i = 0; i < 8; i++) vst1q_u8((uint8_t *)(dst + i * dst_ld), r[i]);
-}
-
-TB_ALWAYS_INLINE void tb_micro_neon_4(const char *src, int64_t src_ld, char *dst, int64_t dst_ld) {
-  uint8x16_t r[4];
-  for (int i = 0; i < 4; i++) r[i] = vld1q_u8((const uint8_t *)(src + i * src_ld));
-  TB_TRN_ROUND(r, 4, 1, 32);
-  TB_TRN_ROUND(r, 4, 2, 64);
-  for (int i = 0; i < 4; i++) vst1q_u8((uint8_t *)(dst + i * dst_ld), r[i]);
-}
-
-TB_ALWAYS_INLINE void tb_micro_neon_8(const char *src, int64_t src_ld, char *dst, int64_t dst_ld) {
-  uint8x16_t r[2];
-  for (int i = 0; i < 2; i++) r[i] = vld1q_u8((const uint8_t *)(src + i * src_ld));
-  TB_TRN_ROUND(r, 2, 1, 64);
-  for (int i = 0; i < 2; i++) vst1q_u8((uint8_t *)(dst + i * dst_ld), r[i]);
-}
-
-#define TB_NEON_TRANSPOSE(E, T)                                                             \
-  void tb__transpose_neon_##E(const char *src, int64_t src_ld, char *dst, int64_t dst_ld,  \
-                              int64_t rows, int64_t cols) {                                \
-    tb_transpose_blocked(src, src_ld, dst, dst_ld, rows, cols, E, T, tb_micro_neon_##E);   \
+  for (int i = 0; i < n; i++) r[i] = vld1q_u8((const uint8_t *)(src + i * src_ld));
+  /* Unrolled whole, so that every index and lane width is a constant. */
+#pragma GCC unroll 4
+  for (int step = 1, bits = 128 / n; step < n; step <<= 1, bits <<= 1) {
+#pragma GCC unroll 16
+    for (int i = 0; i < n; i++) {
+      if (i & step) continue;
+      switch (bits) {
+        case 8: tb_trn8(&r[i], &r[i + step]); break;
+        case 16: tb_trn16(&r[i], &r[i + step]); break;
+        case 32: tb_trn32(&r[i], &r[i + step]); break;
+        default: tb_trn64(&r[i], &r[i + step]); break;
+      }
+    }
   }
-TB_NEON_TRANSPOSE(1, 16)
-TB_NEON_TRANSPOSE(2, 8)
-TB_NEON_TRANSPOSE(4, 4)
-TB_NEON_TRANSPOSE(8, 2)
+  for (int i = 0; i < n; i++) vst1q_u8((uint8_t *)(dst + i * dst_ld), r[i]);
+}
+
+#define TB_NEON_MICRO(E)                                                                      \
+  TB_ALWAYS_INLINE void tb_micro_neon_##E(const char *src, int64_t src_ld, char *dst,       \
+                                          int64_t dst_ld) {                                 \
+    tb_micro_neon(src, src_ld, dst, dst_ld, 16 / E);                                        \
+  }
+TB_NEON_MICRO(1)
+TB_NEON_MICRO(2)
+TB_NEON_MICRO(4)
+TB_NEON_MICRO(8)
+
+TB_DEFINE_TRANSPOSE(, neon, 1, 16)
+TB_DEFINE_TRANSPOSE(, neon, 2, 8)
+TB_DEFINE_TRANSPOSE(, neon, 4, 4)
+TB_DEFINE_TRANSPOSE(, neon, 8, 2)
 #endif
