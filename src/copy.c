@@ -390,7 +390,11 @@ tb_status tb__copy_host(const tb_copy_desc *d) {
     }
   }
 
-  const int64_t bytes = numel * (int64_t)(si->itemsize + di->itemsize);
+  /* Each side's bytes fit int64 (core/layout.h); their sum saturates. */
+  int64_t bytes;
+  if (tb__add_overflows(numel * (int64_t)si->itemsize, numel * (int64_t)di->itemsize, &bytes)) {
+    bytes = INT64_MAX;
+  }
   int64_t chunks = 1;
   if (disjoint && bytes >= TB_PARALLEL_MIN_BYTES) {
     const int32_t threads = tb__parallel_threads();
