@@ -119,8 +119,9 @@ tb_cast_loop_fn tb__contig_cast_at(tb_cpu_level level, tb_cast_kind from, tb_cas
                        tb__bf16_to_f32_avx2},
 #endif
 #if defined(TB_HAVE_AVX512_KERNELS)
-      [TB_CPU_AVX512] = {NULL, NULL, NULL, NULL, tb__i64_to_f32_avx512, tb__u64_to_f32_avx512,
-                         tb__i64_to_f64_avx512, tb__u64_to_f64_avx512},
+      [TB_CPU_AVX512] = {tb__f32_to_f16_avx512, NULL, tb__f32_to_bf16_avx512, NULL,
+                         tb__i64_to_f32_avx512, tb__u64_to_f32_avx512, tb__i64_to_f64_avx512,
+                         tb__u64_to_f64_avx512},
 #endif
   };
   for (int p = 0; p < (int)PAIRS; p++) {

@@ -121,6 +121,8 @@ TB_INTERNAL void tb__i64_to_f32_avx512(const char *src, int64_t ss, char *dst, i
 TB_INTERNAL void tb__u64_to_f32_avx512(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__i64_to_f64_avx512(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__u64_to_f64_avx512(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
+TB_INTERNAL void tb__f32_to_f16_avx512(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
+TB_INTERNAL void tb__f32_to_bf16_avx512(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__f32_to_f16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__f16_to_f32_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 TB_INTERNAL void tb__f32_to_bf16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
