@@ -53,10 +53,11 @@ int main(void) {
   for (int l = 0; l < levels; l++) {
     for (int t = 0; t < 2; t++) {
       if (fn[l][t] == NULL) {
-        printf("level %-5s %-18s: no kernel\n", tb__cpu_level_name((tb_cpu_level)l), names[t]);
+        printf("level %-6s %-18s: %s\n", tb__cpu_level_name((tb_cpu_level)l), names[t],
+               tb__cpu_level_available((tb_cpu_level)l) ? "no kernel" : "not on this CPU");
         continue;
       }
-      printf("level %-5s %-18s: %" PRIu64 " mismatches in 2^32 patterns\n",
+      printf("level %-6s %-18s: %" PRIu64 " mismatches in 2^32 patterns\n",
              tb__cpu_level_name((tb_cpu_level)l), names[t], bad[l][t]);
       total += bad[l][t];
     }
