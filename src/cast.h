@@ -14,6 +14,10 @@
  *   - real -> complex: imaginary part 0; complex -> complex: per part.
  *   - complex -> real (int, float): only with TB_CAST_DISCARD_IMAG, which
  *     keeps the real part and converts it as above.
+ * These hold in the default floating-point environment (round to nearest
+ * even, no flush-to-zero), which the library assumes and never changes;
+ * the kernels and the scalar loops agree bit for bit there. The library is
+ * not to be built with -ffast-math (NaN tests would fold away).
  */
 #ifndef TB_CAST_H
 #define TB_CAST_H

@@ -294,8 +294,8 @@ static void tb_copy_chunk(void *arg, int64_t i) {
  * a plain inner run (whole cache lines on both sides). Several chunks per
  * thread, of at least TB_PARALLEL_CHUNK_BYTES each, let a thread that the
  * machine slows down take fewer. Only a destination whose elements are all
- * distinct is split (one with a zero stride, or overlapping strides, keeps
- * its in-order last write).
+ * distinct is split (one with a zero stride, or overlapping strides, is
+ * written in the odometer's order, the last write winning).
  */
 #define TB_PARALLEL_MIN_BYTES (INT64_C(4) << 20)
 #define TB_PARALLEL_CHUNK_BYTES (INT64_C(1) << 20)
@@ -377,8 +377,11 @@ tb_status tb__copy_host(const tb_copy_desc *d) {
     return TB_OK;
   }
 
+  /* A destination whose elements alias keeps the plain odometer's order
+   * (the last write wins, the same on every machine): no tiles, no kernel
+   * with its own store order, no chunks. */
   const bool disjoint = tb_dst_disjoint(j.dims, j.nd, di->itemsize);
-  j.tiled = tb_plan_tiles(j.dims, j.nd);
+  j.tiled = disjoint && tb_plan_tiles(j.dims, j.nd);
   size_t block = TB_TILE;
   if (j.tiled && j.cast == NULL) {
     /* A plain transpose: unit steps on the source along the block's rows,

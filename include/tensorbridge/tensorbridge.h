@@ -154,7 +154,9 @@ TB_API void tb_get_allocator(tb_allocator *out);
  *
  * An application with a pool of its own installs a parallel-for instead:
  * the library then never starts a thread, and each large copy calls
- * parallel_for(ctx, n, task, arg) once, with n >= 2 chunks. It must call
+ * parallel_for(ctx, n, task, arg) once, with 2 <= n <= 4 *
+ * tb_get_num_threads() chunks (so set the thread count to the pool's width;
+ * at a count of 1, parallel_for is never called). It must call
  * task(arg, i) exactly once for every i in [0, n), on any threads (the
  * calling one included) and in any order, and return after all have
  * returned. Chunks write disjoint memory and take no locks.

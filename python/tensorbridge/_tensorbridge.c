@@ -2173,7 +2173,9 @@ static int seq_kind_other(PyObject *x) {
   PyObject *name = PyObject_CallOneArg(kind_fn, x);
   if (name == NULL) return -1;
   int kind = -1;
-  if (PyUnicode_CompareWithASCIIString(name, "bool") == 0) {
+  if (!PyUnicode_Check(name)) {
+    PyErr_Format(PyExc_RuntimeError, "tensor(): _kind returned %R", name);
+  } else if (PyUnicode_CompareWithASCIIString(name, "bool") == 0) {
     kind = SEQ_BOOL;
   } else if (PyUnicode_CompareWithASCIIString(name, "int") == 0) {
     kind = SEQ_INT;

@@ -7,7 +7,6 @@
  * is what it enforces.
  */
 #include <inttypes.h>
-#include <string.h>
 
 #include "core/layout.h"
 #include "dtype.h"

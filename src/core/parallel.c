@@ -22,6 +22,12 @@
 #include "core/parallel.h"
 #include "platform/thread.h"
 
+static void tb_pool_init(void);
+static tb__once_flag tb_pool_once = TB__ONCE_INIT;
+/* Every entry point runs this first: the fork handlers are registered before
+ * any of the locks below can be held. */
+static void tb_pool_ensure(void) { tb__once(&tb_pool_once, tb_pool_init); }
+
 /* ---- configuration ---- */
 
 static tb__mutex tb_config_lock = TB__MUTEX_INIT;
@@ -46,6 +52,7 @@ static int32_t tb_default_threads(void) {
 }
 
 TB_API tb_status tb_set_num_threads(int32_t n) {
+  tb_pool_ensure();
   if (n < 0 || n > TB_MAX_THREADS) {
     return tb__fail(TB_ERR_INVALID, "set_num_threads: n = %d is outside [0, %d]", (int)n,
                     TB_MAX_THREADS);
@@ -59,6 +66,7 @@ TB_API tb_status tb_set_num_threads(int32_t n) {
 TB_API int32_t tb_get_num_threads(void) { return tb__parallel_threads(); }
 
 TB_API void tb_set_parallel_for(tb_parallel_for_fn parallel_for, void *ctx) {
+  tb_pool_ensure();
   (void)tb__mutex_lock(&tb_config_lock);
   tb_user_for = parallel_for;
   tb_user_ctx = parallel_for != NULL ? ctx : NULL;
@@ -66,6 +74,7 @@ TB_API void tb_set_parallel_for(tb_parallel_for_fn parallel_for, void *ctx) {
 }
 
 int32_t tb__parallel_threads(void) {
+  tb_pool_ensure();
   (void)tb__mutex_lock(&tb_config_lock);
   const int32_t asked = tb_threads_asked;
   tb__mutex_unlock(&tb_config_lock);
@@ -93,7 +102,6 @@ typedef struct tb_pool {
 
 static tb_pool tb_the_pool = {.lock = TB__MUTEX_INIT};
 static tb__mutex tb_job_lock = TB__MUTEX_INIT; /* held by the caller running a job */
-static tb__once_flag tb_pool_once = TB__ONCE_INIT;
 static bool tb_pool_ready;
 
 static void tb_claim_chunks(tb_pool *p, tb_task_fn task, void *arg, int64_t n) {
@@ -111,7 +119,8 @@ static void *tb_worker_main(void *ctx) {
   uint64_t seen = p->born[me];
   for (;;) {
     while (!p->quit && p->generation == seen) tb__cond_wait(&p->wake, &p->lock);
-    if (p->quit) break;
+    /* A job published before quit is finished first: its caller waits. */
+    if (p->generation == seen) break; /* quit, and nothing pending */
     seen = p->generation;
     if (me >= p->participants) continue;
     tb_task_fn task = p->task;
@@ -126,7 +135,10 @@ static void *tb_worker_main(void *ctx) {
   return NULL;
 }
 
+/* The three locks, in the one order anything takes more than one of them
+ * (nothing takes the configuration lock while holding another). */
 static void tb_fork_prepare(void) {
+  (void)tb__mutex_lock(&tb_config_lock);
   (void)tb__mutex_lock(&tb_job_lock);
   (void)tb__mutex_lock(&tb_the_pool.lock);
 }
@@ -134,6 +146,7 @@ static void tb_fork_prepare(void) {
 static void tb_fork_parent(void) {
   tb__mutex_unlock(&tb_the_pool.lock);
   tb__mutex_unlock(&tb_job_lock);
+  tb__mutex_unlock(&tb_config_lock);
 }
 
 static void tb_fork_child(void) {
@@ -146,6 +159,7 @@ static void tb_fork_child(void) {
   (void)tb__cond_init(&p->done);
   tb__mutex_unlock(&p->lock);
   tb__mutex_unlock(&tb_job_lock);
+  tb__mutex_unlock(&tb_config_lock);
 }
 
 static void tb_pool_init(void) {
@@ -181,6 +195,7 @@ void tb__parallel_for(int64_t n, tb_task_fn task, void *arg) {
     tb_run_inline(n, task, arg);
     return;
   }
+  tb_pool_ensure();
   (void)tb__mutex_lock(&tb_config_lock);
   const tb_parallel_for_fn user = tb_user_for;
   void *const user_ctx = tb_user_ctx;
@@ -195,11 +210,14 @@ void tb__parallel_for(int64_t n, tb_task_fn task, void *arg) {
     user(user_ctx, n, task, arg);
     return;
   }
-  tb__once(&tb_pool_once, tb_pool_init);
   if (!tb_pool_ready || !tb__mutex_trylock(&tb_job_lock)) {
     tb_run_inline(n, task, arg);
     return;
   }
+  /* A caller cancelled inside the waits below would leave both locks held
+   * (and every later fork and the destructor blocked): no cancellation
+   * until the job is over. */
+  const int cancel = tb__cancel_disable();
   tb_pool *p = &tb_the_pool;
   (void)tb__mutex_lock(&p->lock);
   const int32_t want = (int64_t)(threads - 1) < n - 1 ? threads - 1 : (int32_t)(n - 1);
@@ -209,10 +227,12 @@ void tb__parallel_for(int64_t n, tb_task_fn task, void *arg) {
     if (!tb__thread_start(&p->threads[k], "tb-worker", tb_worker_main, (void *)(intptr_t)k)) break;
     p->nworkers++;
   }
-  const int32_t helpers = p->nworkers < want ? p->nworkers : want;
+  /* None once the destructor has begun: its workers are leaving. */
+  const int32_t helpers = p->quit ? 0 : p->nworkers < want ? p->nworkers : want;
   if (helpers == 0) {
     tb__mutex_unlock(&p->lock);
     tb__mutex_unlock(&tb_job_lock);
+    tb__cancel_restore(cancel);
     tb_run_inline(n, task, arg);
     return;
   }
@@ -232,4 +252,5 @@ void tb__parallel_for(int64_t n, tb_task_fn task, void *arg) {
   while (p->pending > 0) tb__cond_wait(&p->done, &p->lock);
   tb__mutex_unlock(&p->lock);
   tb__mutex_unlock(&tb_job_lock);
+  tb__cancel_restore(cancel);
 }

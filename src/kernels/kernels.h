@@ -82,7 +82,8 @@ TB_INTERNAL void tb__f32_to_bf16_c(const char *src, int64_t ss, char *dst, int64
 TB_INTERNAL void tb__bf16_to_f32_c(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n);
 
 /*
- * Transposes (transpose.c, transpose_avx2.c; the driver is transpose.h's):
+ * Transposes (transpose.c, transpose_avx2.c, transpose_neon.c; the driver
+ * is transpose.h's):
  * dst + r * dst_ld + c * E <- src + c * src_ld + r * E for r < rows,
  * c < cols, elements of E = itemsize bytes (1, 2, 4, 8 or 16); the leading
  * dimensions are byte strides, src_ld possibly negative. The two sides do

@@ -54,8 +54,11 @@ TB_INTERNAL void tb__cond_broadcast(tb__cond *c);
 TB_INTERNAL void tb__cond_signal(tb__cond *c);
 TB_INTERNAL void tb__cond_destroy(tb__cond *c);
 
-/* Starts fn(arg) on a new thread with every signal blocked (a library's
- * thread must not take the application's signals), named `name` where the
+/* Starts fn(arg) on a new thread with every asynchronous signal blocked (a
+ * library's thread must not take the application's signals; the synchronous
+ * ones, SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGTRAP, stay open so that a fault
+ * in a worker reaches the application's handler as it would on the calling
+ * thread: a blocked one kills the process), named `name` where the
  * platform keeps names (at most 15 characters; shown by top, ps and gdb).
  * False when the platform refuses (no thread was started). */
 TB_INTERNAL bool tb__thread_start(tb__thread *t, const char *name, void *(*fn)(void *),
@@ -66,6 +69,11 @@ TB_INTERNAL void tb__thread_join(tb__thread t);
  * after, child in the child (its only thread). Unregistered when the library
  * is unloaded (glibc ties them to the calling shared object). */
 TB_INTERNAL bool tb__at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
+/* Turns off the calling thread's cancellation (pthread_cancel) and returns
+ * the previous state, for tb__cancel_restore. */
+TB_INTERNAL int tb__cancel_disable(void);
+TB_INTERNAL void tb__cancel_restore(int previous);
 
 /* The CPUs this process may run on (its affinity mask), at least 1. */
 TB_INTERNAL int32_t tb__cpu_count(void);

@@ -30,6 +30,10 @@ bool tb__thread_start(tb__thread *t, const char *name, void *(*fn)(void *), void
    * around the creation, then put the caller's mask back. */
   sigset_t all, old;
   sigfillset(&all);
+  static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+  for (size_t i = 0; i < sizeof synchronous / sizeof *synchronous; i++) {
+    sigdelset(&all, synchronous[i]);
+  }
   if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) return false;
   const bool ok = pthread_create(t, NULL, fn, arg) == 0;
   (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -46,6 +50,14 @@ void tb__thread_join(tb__thread t) { (void)pthread_join(t, NULL); }
 bool tb__at_fork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
   return pthread_atfork(prepare, parent, child) == 0;
 }
+
+int tb__cancel_disable(void) {
+  int old = PTHREAD_CANCEL_ENABLE;
+  (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+  return old;
+}
+
+void tb__cancel_restore(int previous) { (void)pthread_setcancelstate(previous, NULL); }
 
 int32_t tb__cpu_count(void) {
 #if defined(__linux__)
