@@ -1026,7 +1026,22 @@ static PyObject *Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t
   tb_tensor_t *src = NULL; /* a copy on the requested device, when one was asked */
   if (a[2] != NULL && a[2] != Py_None) {
     DLDevice want;
-    if (device_from_py(a[2], &want) < 0) return NULL;
+    if (device_from_py(a[2], &want) < 0) {
+      /* A (type, id) pair naming a device this producer cannot export to is
+       * a BufferError (the array API's rule); a malformed dl_device keeps its
+       * ValueError or TypeError. */
+      if (PyErr_ExceptionMatches(PyExc_ValueError) && PyTuple_Check(a[2]) &&
+          PyTuple_GET_SIZE(a[2]) == 2) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyErr_Format(PyExc_BufferError, "__dlpack__: cannot export to dl_device=%R: %S", a[2],
+                     value != NULL ? value : Py_None);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(traceback);
+      }
+      return NULL;
+    }
     if (!device_equal(want, own)) {
       if (copy == TB_COPY_NEVER) {
         PyErr_SetString(PyExc_BufferError,
@@ -1516,11 +1531,25 @@ static PyObject *import_from(PyObject *obj, const producer_info *p, const import
     }
     Py_XDECREF(dl_device);
     if (capsule == NULL) {
-      /* NumPy 1.x refuses to export read-only arrays over DLPack; their
-       * buffer is still shareable, read-only. */
+      /* A producer's refusal (BufferError) falls back to the buffer
+       * protocol only where that shares the same memory exactly: NumPy 1.x
+       * refuses to export read-only and bool arrays over DLPack, and their
+       * buffers are shareable. Otherwise the producer's error stands, as
+       * the array API asks (NumPy's BufferError for a datetime64 array, not
+       * the buffer protocol's ValueError). */
       if (PyErr_ExceptionMatches(PyExc_BufferError) && PyObject_CheckBuffer(obj)) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        Py_buffer view;
+        if (PyObject_GetBuffer(obj, &view, PyBUF_RECORDS_RO) == 0) {
+          PyBuffer_Release(&view);
+          Py_XDECREF(type);
+          Py_XDECREF(value);
+          Py_XDECREF(traceback);
+          return import_buffer(obj, req);
+        }
         PyErr_Clear();
-        return import_buffer(obj, req);
+        PyErr_Restore(type, value, traceback);
       }
       return NULL;
     }

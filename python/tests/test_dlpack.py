@@ -522,3 +522,31 @@ def test_table_of_another_major_is_skipped():
     FutureTable._keep = future
     with pytest.raises(AssertionError, match="called __dlpack__"):
         tb.from_dlpack(FutureTable(sample()))  # falls back to __dlpack__
+
+
+
+def test_unknown_dl_device_is_a_buffer_error():
+    t = tb.tensor([1.0, 2.0])
+    with pytest.raises(BufferError, match="dl_device"):
+        t.__dlpack__(dl_device=(99, 0))
+    with pytest.raises(ValueError):  # malformed, not a device it cannot reach
+        t.__dlpack__(dl_device=(1,))
+
+
+def test_the_producers_dlpack_error_propagates():
+    np = pytest.importorskip("numpy")
+    a = np.array(["2020-01-01"], dtype="datetime64[D]")
+    with pytest.raises(BufferError):
+        a.__dlpack__()
+    with pytest.raises(BufferError):  # NumPy's own error, not the buffer protocol's ValueError
+        tb.from_dlpack(a)
+
+
+def test_a_read_only_array_still_imports_read_only():
+    np = pytest.importorskip("numpy")
+    a = np.arange(4, dtype=np.float32)
+    a.flags.writeable = False
+    t = tb.from_dlpack(a)
+    assert t.tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises((ValueError, TypeError, BufferError)):
+        t[0] = 5
