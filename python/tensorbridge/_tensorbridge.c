@@ -1006,6 +1006,7 @@ static PyObject *Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t
   }
 
   bool versioned = false;
+  long answer_minor = TB_DLPACK_MINOR; /* the highest 1.x minor not above the consumer's */
   if (a[1] != NULL && a[1] != Py_None) {
     PyObject *seq = a[1];
     if (!PyTuple_Check(seq) || PyTuple_GET_SIZE(seq) != 2) {
@@ -1018,6 +1019,7 @@ static PyObject *Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t
     long minor = PyLong_AsLong(PyTuple_GET_ITEM(seq, 1));
     if (minor == -1 && PyErr_Occurred()) return NULL;
     versioned = major >= 1;
+    if (major == 1 && minor < TB_DLPACK_MINOR) answer_minor = minor < 0 ? 0 : minor;
   }
 
   tb_copy_mode copy;
@@ -1065,6 +1067,25 @@ static PyObject *Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t
       return tbpy_raise_buffer(st);
     }
     if (src != NULL) m->flags |= DLPACK_FLAG_BITMASK_IS_COPIED;
+    /* The struct is the same across 1.x; its version says what the consumer
+     * may rely on, so it names the consumer's minor when that is lower, and
+     * what that minor cannot express is refused. */
+    const char *needs = NULL;
+    const DLTensor *dl = &m->dl_tensor;
+    if (answer_minor < 1 && dl->dtype.code >= TB_DL_FLOAT8_E3M4 && dl->dtype.code <= TB_DL_FLOAT4_E2M1FN) {
+      needs = "float8/float6/float4 dtypes need DLPack 1.1";
+    } else if (answer_minor < 1 && (m->flags & DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED)) {
+      needs = "padded sub-byte dtypes need DLPack 1.1";
+    } else if (answer_minor < 2 && (int)dl->device.device_type == TB_DL_TRN) {
+      needs = "Trainium devices need DLPack 1.2";
+    }
+    if (needs != NULL) {
+      m->deleter(m);
+      tb_tensor_release(src);
+      return PyErr_Format(PyExc_BufferError, "__dlpack__: %s; the consumer's max_version is (1, %ld)",
+                          needs, answer_minor);
+    }
+    m->version.minor = (uint32_t)answer_minor;
     capsule = PyCapsule_New(m, kCapsuleVersioned, capsule_delete_versioned);
     if (capsule == NULL) m->deleter(m);
   } else {

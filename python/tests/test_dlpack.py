@@ -550,3 +550,24 @@ def test_a_read_only_array_still_imports_read_only():
     assert t.tolist() == [0.0, 1.0, 2.0, 3.0]
     with pytest.raises((ValueError, TypeError, BufferError)):
         t[0] = 5
+
+
+
+def test_the_answer_is_the_highest_version_not_above_the_consumers():
+    t = sample()
+    for asked, answered in [((1, 0), (1, 0)), ((1, 2), (1, 2)), ((1, 3), (1, 3)),
+                            ((1, 99), (1, 3)), ((2, 0), (1, 3))]:
+        cap = t.__dlpack__(max_version=asked)  # keeps the struct alive while read
+        m = managed_from_capsule(cap)
+        assert (m.version.major, m.version.minor) == answered, asked
+
+
+def test_what_the_consumers_version_cannot_express_is_refused():
+    # float8_e4m3fn (code 10) entered DLPack in 1.1: a 1.0 consumer is refused.
+    p = Producer(values=(1, 2, 3, 4), ctype=ctypes.c_uint8, code=10, bits=8)
+    t = tb.from_dlpack(p)
+    with pytest.raises(BufferError, match=r"DLPack 1\.1.*\(1, 0\)"):
+        t.__dlpack__(max_version=(1, 0))
+    cap = t.__dlpack__(max_version=(1, 1))
+    m = managed_from_capsule(cap)
+    assert (m.version.major, m.version.minor) == (1, 1) and m.dl_tensor.dtype.code == 10
