@@ -2628,6 +2628,72 @@ static PyObject *Tensor_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
   return r;
 }
 
+/* ---- torch and NumPy habits: size(), stride(), dim(), element_size(),
+ * cpu(), astype() ---- */
+
+/* v (shape or strides) whole as a tuple, or v[dim] for dim in [-ndim, ndim). */
+static PyObject *dims_or_one(const char *what, const int64_t *v, int32_t ndim,
+                             PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs > 1) {
+    return PyErr_Format(PyExc_TypeError, "%s() takes at most 1 argument (%zd given)", what, nargs);
+  }
+  if (nargs == 0 || args[0] == Py_None) return int64_tuple(v, ndim);
+  const Py_ssize_t dim = PyNumber_AsSsize_t(args[0], PyExc_IndexError);
+  if (dim == -1 && PyErr_Occurred()) return NULL;
+  const Py_ssize_t d = dim < 0 ? dim + ndim : dim;
+  if (d < 0 || d >= ndim) {
+    return PyErr_Format(PyExc_IndexError,
+                        "%s(): dim = %zd is out of range for a %d-dimensional tensor", what, dim,
+                        (int)ndim);
+  }
+  return PyLong_FromLongLong((long long)v[d]);
+}
+
+static PyObject *Tensor_size(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  const tb_tensor_t *t = TENSOR(self);
+  return dims_or_one("size", tb_tensor_shape(t), tb_tensor_ndim(t), args, nargs);
+}
+
+static PyObject *Tensor_stride(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  const tb_tensor_t *t = TENSOR(self);
+  return dims_or_one("stride", tb_tensor_strides(t), tb_tensor_ndim(t), args, nargs);
+}
+
+static PyObject *Tensor_dim(PyObject *self, PyObject *unused) {
+  (void)unused;
+  return PyLong_FromLong(tb_tensor_ndim(TENSOR(self)));
+}
+
+static PyObject *Tensor_element_size(PyObject *self, PyObject *unused) {
+  (void)unused;
+  return Tensor_get_itemsize(self, NULL);
+}
+
+/* cpu(): self on the host already (as torch returns it), else a host copy. */
+static PyObject *Tensor_cpu(PyObject *self, PyObject *unused) {
+  (void)unused;
+  return PyObject_CallMethod(self, "to", "s", "cpu");
+}
+
+/* astype(dtype, copy=True): NumPy's; self only when copy is false and the
+ * dtype is already this one. */
+static PyObject *Tensor_astype(PyObject *self, PyObject *args, PyObject *kwargs) {
+  static char kw_dtype[] = "dtype", kw_copy[] = "copy";
+  static char *kwlist[] = {kw_dtype, kw_copy, NULL};
+  PyObject *dtype;
+  int copy = 1;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|p:astype", kwlist, &dtype, &copy)) return NULL;
+  PyObject *to = PyObject_GetAttrString(self, "to");
+  if (to == NULL) return NULL;
+  PyObject *pos = PyTuple_Pack(2, Py_None, dtype);
+  PyObject *kw = pos != NULL ? Py_BuildValue("{s:O}", "copy", copy ? Py_True : Py_False) : NULL;
+  PyObject *r = kw != NULL ? PyObject_Call(to, pos, kw) : NULL;
+  Py_XDECREF(kw);
+  Py_XDECREF(pos);
+  Py_DECREF(to);
+  return r;
+}
+
 static PyMethodDef Tensor_methods[] = {
     {"__dlpack__", (PyCFunction)(void (*)(void))Tensor_dlpack, METH_FASTCALL | METH_KEYWORDS,
      "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
@@ -2635,6 +2701,18 @@ static PyMethodDef Tensor_methods[] = {
      "max_version >= (1, 0), else legacy ('dltensor')."},
     {"__dlpack_device__", Tensor_dlpack_device, METH_NOARGS,
      "__dlpack_device__()\n--\n\n(device_type, device_id) as DLPack numbers them."},
+    {"size", (PyCFunction)(void (*)(void))Tensor_size, METH_FASTCALL,
+     "size(dim=None)\n--\n\nThe shape as a tuple, or its extent along dim (as torch)."},
+    {"stride", (PyCFunction)(void (*)(void))Tensor_stride, METH_FASTCALL,
+     "stride(dim=None)\n--\n\nThe strides in elements, or the one of dim (as torch)."},
+    {"dim", Tensor_dim, METH_NOARGS, "dim()\n--\n\nThe number of dimensions (ndim)."},
+    {"element_size", Tensor_element_size, METH_NOARGS,
+     "element_size()\n--\n\nBytes per element (itemsize)."},
+    {"cpu", Tensor_cpu, METH_NOARGS,
+     "cpu()\n--\n\nThe tensor itself on the host, else a copy there (as torch)."},
+    {"astype", (PyCFunction)(void (*)(void))Tensor_astype, METH_VARARGS | METH_KEYWORDS,
+     "astype(dtype, copy=True)\n--\n\nA copy converted to dtype; with copy=False, self when the\n"
+     "dtype already matches (as NumPy)."},
     {"to", (PyCFunction)(void (*)(void))Tensor_to, METH_FASTCALL | METH_KEYWORDS,
      "to(device=None, dtype=None, *, copy=False)\n--\n\n"
      "The tensor on another device or with another dtype (a copy), or itself when\n"

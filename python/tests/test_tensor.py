@@ -306,3 +306,24 @@ def test_num_threads_knob():
         tb.set_num_threads("2")
     tb.set_num_threads(0)
     assert tb.get_num_threads() >= 1
+
+
+def test_torch_and_numpy_habits():
+    t = tb.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    assert t.size() == (2, 3) and t.size(0) == 2 and t.size(-1) == 3
+    assert t.stride() == (3, 1) and t.stride(1) == 1 and t.T.stride() == (1, 3)
+    assert t.dim() == 2 and t.element_size() == 4 and len(t) == 2
+    assert t.itemsize == 4 and t.nbytes == 24
+    for bad in (2, -3):
+        with pytest.raises(IndexError, match="out of range for a 2-dimensional tensor"):
+            t.size(bad)
+    with pytest.raises(TypeError):
+        t.size(0, 1)
+    assert t.cpu() is t
+    d = t.astype("float64")
+    assert d.dtype == "float64" and d.tolist() == t.tolist() and d.data_ptr() != t.data_ptr()
+    same = t.astype("float32")  # copy=True by default: a new tensor
+    assert same is not t and same.data_ptr() != t.data_ptr()
+    assert t.astype("float32", copy=False) is t
+    assert t.astype("int32", copy=False).dtype == "int32"
+    assert tb.tensor(5).size() == () and tb.tensor(5).dim() == 0
