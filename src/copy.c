@@ -389,7 +389,7 @@ tb_status tb__copy_host(const tb_copy_desc *d) {
     const tb_copy_dim *row = &j.dims[j.nd - 2], *in = &j.dims[j.nd - 1];
     if (row->ss == (int64_t)si->itemsize && in->ds == (int64_t)di->itemsize) {
       j.transpose = tb__transpose(si->itemsize);
-      if (j.transpose != NULL) block = TB_TRANSPOSE_BLOCK / si->itemsize;
+      if (j.transpose != NULL) block = TB_TRANSPOSE_BLOCK_ROWS / si->itemsize;
     }
   }
 

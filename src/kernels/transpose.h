@@ -5,7 +5,7 @@
  *     dst + r * dst_ld + c * E  <-  src + c * src_ld + r * E
  *
  * with the leading dimensions (byte strides, the source's possibly negative)
- * given. Two levels of blocking: blocks of TB_TRANSPOSE_BLOCK bytes a side
+ * given. Two levels of blocking: blocks of a few hundred bytes a side
  * keep the source lines a block reads in L1 while its columns are written
  * (and the pages both sides touch within the 64-entry L1 TLB); inside a
  * block, square tiles of T x T elements go through a register micro-kernel,
@@ -21,11 +21,12 @@
 
 #include "kernels/kernels.h"
 
-/* Bytes per side of a block: BLOCK_ROWS of destination rows (source
- * columns) by BLOCK_COLS of destination columns (source rows); measured on
- * float32 4096 x 4096, benchmarks/README.md. The copy engine cuts chunks for
- * threads in multiples of TB_TRANSPOSE_BLOCK bytes. */
-#define TB_TRANSPOSE_BLOCK 128
+/* Bytes per side of a block: TB_TRANSPOSE_BLOCK_ROWS of destination rows
+ * (source columns) by TB_TRANSPOSE_BLOCK_COLS of destination columns (source
+ * rows); measured on float32 4096 x 4096 (benchmarks/README.md). The copy
+ * engine cuts chunks for threads in whole row blocks. */
+#define TB_TRANSPOSE_BLOCK_ROWS 256
+#define TB_TRANSPOSE_BLOCK_COLS 128
 
 #define TB_ALWAYS_INLINE __attribute__((always_inline)) static inline
 
@@ -41,13 +42,6 @@ TB_ALWAYS_INLINE void tb_transpose_edge(const char *src, int64_t src_ld, char *d
     }
   }
 }
-
-#ifndef TB_TRANSPOSE_BLOCK_ROWS
-#define TB_TRANSPOSE_BLOCK_ROWS (2 * TB_TRANSPOSE_BLOCK)
-#endif
-#ifndef TB_TRANSPOSE_BLOCK_COLS
-#define TB_TRANSPOSE_BLOCK_COLS TB_TRANSPOSE_BLOCK
-#endif
 
 TB_ALWAYS_INLINE void tb_transpose_blocked(const char *src, int64_t src_ld, char *dst,
                                            int64_t dst_ld, int64_t rows, int64_t cols,
