@@ -1,7 +1,7 @@
 """tensor(obj) and Tensor(data) over Python numbers and nested sequences.
 
 These pin the behaviour of the Python implementation (_flatten / _kind in
-_convert.py) that the C pass in _tensorbridge.c replaced: shapes, dtype
+_convert.py) that the C pass in python/src/sequence.c replaced: shapes, dtype
 inference, values, and the type and text of every error. Both paths ask
 _kind for leaves that are not exactly bool, int, float or complex: NumPy
 scalars by their dtype's kind, then the numbers ABCs, then the conversion

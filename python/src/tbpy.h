@@ -1,0 +1,211 @@
+/*
+ * The internal header of tensorbridge._tensorbridge: what the files of
+ * python/src/ share (module.c describes the parts). Every .c file includes
+ * it first, for PY_SSIZE_T_CLEAN. Nothing declared here leaves the module:
+ * it is built with hidden visibility, and only PyInit__tensorbridge is
+ * exported.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef TBPY_H
+#define TBPY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensorbridge/tensorbridge.h"
+
+/* ------------------------------------------------------------------------ */
+/* Interpreter compatibility                                                */
+/* ------------------------------------------------------------------------ */
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define TBPY_IS_FINALIZING() Py_IsFinalizing()
+#else
+#define TBPY_IS_FINALIZING() _Py_IsFinalizing()
+#endif
+
+#if PY_VERSION_HEX < 0x030B0000
+#define PyFloat_Unpack2 _PyFloat_Unpack2
+#endif
+
+/* An attribute found on a type through its MRO, as the type holds it (no
+ * descriptor is called, the metaclass is not consulted): a new reference, or
+ * NULL without an exception when the type has none. */
+static inline PyObject *tbpy_type_attr(PyTypeObject *type, PyObject *name) {
+#if PY_VERSION_HEX >= 0x030D0000
+  return _PyType_LookupRef(type, name);
+#else
+  PyObject *v = _PyType_Lookup(type, name);
+  Py_XINCREF(v);
+  return v;
+#endif
+}
+
+/* Whether type->tp_version_tag currently identifies the type's contents. On
+ * the versions this package supports (3.10 on), modifying a type or a base
+ * sets the tag to 0 until a lookup assigns a fresh one, never reused. */
+static inline bool tbpy_version_tag_valid(PyTypeObject *type) { return type->tp_version_tag != 0; }
+
+/* ------------------------------------------------------------------------ */
+/* Module globals (module.c, set by PyInit__tensorbridge)                   */
+/* ------------------------------------------------------------------------ */
+
+/* Keyword names tbpy_parse_args knows: kw_str[KW_*] is the interned name. */
+enum {
+  KW_STREAM,
+  KW_MAX_VERSION,
+  KW_DL_DEVICE,
+  KW_COPY,
+  KW_DEVICE,
+  KW_DTYPE,
+  KW_COUNT
+};
+extern PyObject *kw_str[KW_COUNT];
+
+extern PyObject *s_dlpack;            /* "__dlpack__" */
+extern PyObject *s_exchange_capsule;  /* "__dlpack_c_exchange_api__" (1.3, a capsule) */
+extern PyObject *s_exchange_int;      /* "__c_dlpack_exchange_api__" (1.2, an int) */
+extern PyObject *s_max_version_value; /* (1, 3) */
+/* kwnames for obj.__dlpack__(max_version=..[, dl_device=..][, copy=..]) */
+extern PyObject *s_kwnames[4];
+
+/* ------------------------------------------------------------------------ */
+/* Tensor objects (tensor.c)                                                */
+/* ------------------------------------------------------------------------ */
+
+extern PyTypeObject Tensor_Type;
+
+typedef struct {
+  PyObject_HEAD
+  tb_tensor_t *t;
+} TensorObject;
+
+#define Tensor_Check(op) Py_IS_TYPE((op), &Tensor_Type)
+#define TENSOR(op) (((TensorObject *)(op))->t)
+
+/* A Tensor owning t (steals the reference, also on failure). */
+PyObject *tbpy_tensor_wrap(tb_tensor_t *t);
+
+/* tbpy_tensor_wrap for a status-returning call: raises on failure. Takes the
+ * output's address so that it is read only after the call has written it. */
+PyObject *tbpy_tensor_result(tb_status st, tb_tensor_t *const *out);
+
+/* ------------------------------------------------------------------------ */
+/* Errors, devices, dtypes, scalars, arguments (convert.c)                  */
+/* ------------------------------------------------------------------------ */
+
+/* The name of the exception tbpy_raise raises for st ("ValueError", ...). */
+const char *tbpy_exception_name(tb_status st);
+
+/* Raises the library's last error with the exception its status maps to. */
+PyObject *tbpy_raise(tb_status st);
+
+/* The same in a DLPack or buffer-protocol exchange: BufferError, the
+ * standard's exception for data that cannot be exchanged. */
+PyObject *tbpy_raise_buffer(tb_status st);
+
+/* Whether the CPU can dereference memory on device d. */
+bool tbpy_device_is_host(DLDevice d);
+
+/* Whether a and b are the same device (type and id). */
+bool tbpy_device_equal(DLDevice a, DLDevice b);
+
+/* "cpu" for the CPU, "name:id" for other devices. */
+PyObject *tbpy_device_str(DLDevice d);
+
+/* Parses "cpu", "cuda", "cuda:1", (device_type, device_id), or any object
+ * whose str() is one of those (torch.device). Returns 0 or -1 (ValueError or
+ * TypeError set). */
+int tbpy_device_from_py(PyObject *obj, DLDevice *out);
+
+/* Parses a dtype: a name the library knows ("float32", "torch.int16",
+ * aliases included), a Python type (bool, int, float, complex), or an object
+ * whose __name__ or str() is such a name (numpy.dtype, numpy.float32,
+ * torch.float32). */
+int tbpy_dtype_from_py(PyObject *obj, DLDataType *out);
+
+/* The dtype's name, or dtype(code=.., bits=.., lanes=..) for one without. */
+PyObject *tbpy_dtype_str(DLDataType dt);
+
+/* The struct-module format of a dtype, or NULL when it has none. */
+const char *tbpy_buffer_format(DLDataType dt);
+
+/* The dtype of a buffer-protocol format ("<f", "q", "Zd", "?"), sized by
+ * itemsize. Returns false for formats DLPack cannot describe. */
+bool tbpy_dtype_from_format(const char *fmt, Py_ssize_t itemsize, DLDataType *out);
+
+/* One element as a Python object. */
+PyObject *tbpy_scalar_to_py(const char *p, DLDataType dt);
+
+/* One Python number as an element of the dtype it naturally has: bool,
+ * int64 (uint64 above its range), float64 or complex128. Returns 1 on
+ * success, 0 when value is not a Python number, -1 with an exception. */
+typedef union {
+  unsigned char b;
+  int64_t i;
+  uint64_t u;
+  double f;
+  double c[2];
+} scalar_value;
+
+int tbpy_scalar_from_py(PyObject *v, scalar_value *out, DLDataType *dt);
+
+/*
+ * Argument parsing for METH_FASTCALL | METH_KEYWORDS.
+ * params[i] is a KW_* id, or -1 for a positional-only parameter. The first
+ * npos parameters may be given by position; the rest only by keyword. out[i]
+ * receives a borrowed reference or stays NULL when not given.
+ */
+int tbpy_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                    PyObject *kwnames, const int *params, Py_ssize_t nparams, Py_ssize_t npos,
+                    Py_ssize_t nrequired, PyObject **out);
+
+/* copy=None/True/False as a tb_copy_mode. */
+int tbpy_copy_mode_from_py(PyObject *obj, tb_copy_mode *out);
+
+/* Integers from *args or from one sequence argument: t.reshape(2, 3) or
+ * t.reshape((2, 3)). */
+int tbpy_int64s_from_args(PyObject *args, int64_t *out, int32_t *n);
+
+/* ------------------------------------------------------------------------ */
+/* Indexing (index.c): the Tensor type's mapping and sequence slots         */
+/* ------------------------------------------------------------------------ */
+
+extern PyMappingMethods Tensor_as_mapping;
+extern PySequenceMethods Tensor_as_sequence;
+
+/* ------------------------------------------------------------------------ */
+/* DLPack (dlpack.c)                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* __dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None) */
+PyObject *tbpy_Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames);
+
+/* __dlpack_device__(): (device_type, device_id) as DLPack numbers them. */
+PyObject *tbpy_Tensor_dlpack_device(PyObject *self, PyObject *unused);
+
+/* from_dlpack(x, /, *, device=None, copy=None) */
+PyObject *tbpy_from_dlpack(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames);
+
+/* A new capsule ("dlpack_exchange_api") of the exchange table this module
+ * publishes, for the Tensor type's __dlpack_c_exchange_api__. */
+PyObject *tbpy_exchange_capsule(void);
+
+/* ------------------------------------------------------------------------ */
+/* tensor(nested sequences) (sequence.c)                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A tensor of obj's numbers (dtype NULL: the kind's default), NotImplemented
+ * for the Python code to handle, or NULL with an exception. */
+PyObject *tbpy_seq_to_tensor(PyObject *obj, const DLDataType *dtype);
+
+#endif /* TBPY_H */
