@@ -271,6 +271,31 @@ TB_API tb_status tb_tensor_squeeze_all(const tb_tensor_t *src, tb_tensor_t **out
   return tb_view_drop(what, src, drop, out);
 }
 
+TB_API tb_status tb_tensor_view_as(const tb_tensor_t *src, DLDataType dtype, tb_tensor_t **out) {
+  static const char what[] = "tensor_view_as";
+  tb_status st = tb_view_begin(what, src, out);
+  if (st != TB_OK) return st;
+  const tb_dtype_info *info;
+  st = tb__dtype_lookup(what, dtype, &info);
+  if (st != TB_OK) return st;
+  size_t from = tb_dtype_itemsize(src->dl.dtype), to = tb_dtype_itemsize(dtype);
+  if (to == 0) {
+    return tb__fail(TB_ERR_DTYPE, "%s: dtype = %s is a packed storage-only dtype", what,
+                    info->name);
+  }
+  if (to != from) {
+    return tb__fail(TB_ERR_DTYPE, "%s: dtype = %s has %zu-byte elements, src (%s) has %zu", what,
+                    info->name, to, tb_dtype_name(src->dl.dtype), from);
+  }
+  if (dtype.code == TB_DL_BOOL && src->dl.dtype.code != TB_DL_BOOL) {
+    return tb__fail(TB_ERR_DTYPE, "%s: dtype = bool over %s bytes, which need not be 0 or 1", what,
+                    tb_dtype_name(src->dl.dtype));
+  }
+  /* Same element size: the same layout reaches the same bytes. */
+  return tb__tensor_make(what, src->storage, dtype, src->dl.ndim, src->dl.shape, src->dl.strides,
+                         src->dl.byte_offset, src->flags, true, out);
+}
+
 TB_API tb_status tb_tensor_unsqueeze(const tb_tensor_t *src, int32_t dim, tb_tensor_t **out) {
   static const char what[] = "tensor_unsqueeze";
   tb_status st = tb_view_begin(what, src, out);

@@ -881,6 +881,66 @@ static void expand_result_is_read_only_and_fill_refuses(void **state) {
   tb_tensor_release(x);
 }
 
+static void view_as_reinterprets_the_same_bytes(void **state) {
+  (void)state;
+  tb_tensor_t *x = arange_i32(2, (int64_t[]){3, 4});
+  tb_tensor_t *col = NULL, *f = NULL, *u = NULL;
+  /* A strided view (one column) with an offset: the reinterpretation keeps
+   * the layout exactly. */
+  assert_ok(tb_tensor_slice(x, 1, 1, 2, 1, &col));
+  assert_ok(tb_tensor_view_as(col, F32, &f));
+  assert_true(tb_dtype_equal(tb_tensor_dtype(f), F32));
+  assert_int_equal(tb_tensor_ndim(f), 2);
+  assert_memory_equal(tb_tensor_shape(f), tb_tensor_shape(col), 2 * sizeof(int64_t));
+  assert_memory_equal(tb_tensor_strides(f), tb_tensor_strides(col), 2 * sizeof(int64_t));
+  assert_ptr_equal(tb_tensor_data(f), tb_tensor_data(col));
+  assert_true(tb_tensor_shares_storage(f, x));
+  /* Writes through the view are the source's bytes. */
+  float one = 1.0f;
+  assert_ok(tb_tensor_fill(f, &one, F32));
+  int32_t bits;
+  memcpy(&bits, &one, sizeof bits);
+  for (int64_t i = 0; i < 3; i++) {
+    assert_int_equal(get2(x, i, 1), bits);
+    assert_int_equal(get2(x, i, 0), i * 4);
+  }
+  /* uint32 over int32: the same values where they fit. */
+  assert_ok(tb_tensor_view_as(x, dt(kDLUInt, 32), &u));
+  assert_int_equal(*(uint32_t *)tb_tensor_data(u), 0);
+  tb_tensor_release(u);
+  tb_tensor_release(f);
+  tb_tensor_release(col);
+  tb_tensor_release(x);
+}
+
+static void view_as_refuses_other_sizes_packed_and_bool(void **state) {
+  (void)state;
+  tb_tensor_t *x = arange_i32(1, (int64_t[]){4});
+  tb_tensor_t *v = (tb_tensor_t *)0x1;
+  tb_clear_error();
+  assert_status(tb_tensor_view_as(x, I16, &v), TB_ERR_DTYPE);
+  assert_error_mentions("2-byte");
+  assert_error_mentions("int32");
+  assert_ptr_equal(v, (tb_tensor_t *)0x1); /* outputs are written only on success */
+  assert_status(tb_tensor_view_as(x, dt(kDLFloat, 33), &v), TB_ERR_DTYPE);
+  tb_tensor_t *b = NULL;
+  assert_ok(tb_tensor_empty(U8, 1, (int64_t[]){4}, cpu(), TB_ORDER_C, &b));
+  assert_status(tb_tensor_view_as(b, dt(TB_DL_BOOL, 8), &v), TB_ERR_DTYPE);
+  assert_error_mentions("bool");
+  assert_status(tb_tensor_view_as(b, dt(TB_DL_FLOAT4_E2M1FN, 4), &v), TB_ERR_DTYPE);
+  assert_error_mentions("packed");
+  assert_status(tb_tensor_view_as(NULL, U8, &v), TB_ERR_INVALID);
+  /* Read-only stays read-only. */
+  tb_tensor_t *e = NULL, *ev = NULL;
+  assert_ok(tb_tensor_expand(b, 2, (int64_t[]){2, 4}, &e));
+  assert_ok(tb_tensor_view_as(e, dt(kDLInt, 8), &ev));
+  assert_true(tb_tensor_is_readonly(ev));
+  tb_tensor_release(ev);
+  tb_tensor_release(e);
+  tb_tensor_release(b);
+  tb_tensor_release(x);
+}
+
 static void expand_whose_element_count_overflows_is_an_overflow(void **state) {
   (void)state;
   tb_tensor_t *x = arange_i32(2, (int64_t[]){1, 1});
@@ -1440,6 +1500,8 @@ int main(void) {
       cmocka_unit_test(expand_to_incompatible_shape_is_invalid),
       cmocka_unit_test(expand_result_is_read_only_and_fill_refuses),
       cmocka_unit_test(expand_whose_element_count_overflows_is_an_overflow),
+      cmocka_unit_test(view_as_reinterprets_the_same_bytes),
+      cmocka_unit_test(view_as_refuses_other_sizes_packed_and_bool),
       cmocka_unit_test(views_share_memory_with_their_base_both_ways),
       cmocka_unit_test(views_keep_wrapped_memory_alive_until_the_last_goes),
       cmocka_unit_test(retain_adds_a_reference_the_deleter_waits_for),

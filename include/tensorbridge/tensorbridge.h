@@ -375,6 +375,14 @@ TB_API tb_status tb_tensor_unsqueeze(const tb_tensor_t *src, int32_t dim, tb_ten
  */
 TB_API tb_status tb_tensor_expand(const tb_tensor_t *src, int32_t ndim, const int64_t *shape,
                                   tb_tensor_t **out);
+/*
+ * The same bytes read as another dtype of the same element size (torch's
+ * Tensor.view(dtype), NumPy's ndarray.view(dtype)): shape, strides, byte
+ * offset, device and read-only flag are src's. TB_ERR_DTYPE when the sizes
+ * differ, when either dtype is packed (sub-byte), and for a bool view of a
+ * non-bool source (its bytes need not be 0 or 1).
+ */
+TB_API tb_status tb_tensor_view_as(const tb_tensor_t *src, DLDataType dtype, tb_tensor_t **out);
 
 
 /* ------------------------------------------------------------------------ */
