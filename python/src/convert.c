@@ -154,50 +154,52 @@ int tbpy_device_from_py(PyObject *obj, DLDevice *out) {
 /* Dtypes                                                                   */
 /* ------------------------------------------------------------------------ */
 
+PyObject *tbpy_dtype_parse;
+PyObject *tbpy_dtype_objects;
+PyObject *tbpy_array_hook;
+
+/* Whether s is a canonical name: the fast path, no Python call. */
+static bool dtype_canonical(const char *s, DLDataType *out) {
+  DLDataType dt;
+  if (tb_dtype_from_name(s, &dt) != TB_OK) return false;
+  const char *name = tb_dtype_name(dt);
+  if (name == NULL || strcmp(name, s) != 0) return false; /* an alias: C's meaning */
+  *out = dt;
+  return true;
+}
+
 int tbpy_dtype_from_py(PyObject *obj, DLDataType *out) {
-  if (obj == (PyObject *)&PyBool_Type) return tb_dtype_from_name("bool", out) == TB_OK ? 0 : -1;
-  if (obj == (PyObject *)&PyLong_Type) return tb_dtype_from_name("int64", out) == TB_OK ? 0 : -1;
-  if (obj == (PyObject *)&PyFloat_Type) return tb_dtype_from_name("float64", out) == TB_OK ? 0 : -1;
-  if (obj == (PyObject *)&PyComplex_Type) {
-    return tb_dtype_from_name("complex128", out) == TB_OK ? 0 : -1;
-  }
-  PyObject *text;
   if (PyUnicode_Check(obj)) {
-    text = Py_NewRef(obj);
-  } else if (PyType_Check(obj)) {
-    text = PyObject_GetAttrString(obj, "__name__");
-  } else {
-    text = PyObject_Str(obj);
+    const char *s = PyUnicode_AsUTF8(obj);
+    if (s == NULL) return -1;
+    if (dtype_canonical(s, out)) return 0;
   }
-  if (text == NULL) return -1;
-  const char *s = PyUnicode_Check(text) ? PyUnicode_AsUTF8(text) : NULL;
-  if (s == NULL) {
-    Py_DECREF(text);
-    if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "%R is not a dtype", obj);
+  if (tbpy_dtype_parse == NULL) {
+    PyErr_Format(PyExc_TypeError, "dtype: %R is not a canonical dtype name", obj);
     return -1;
   }
-  static const char *const prefixes[] = {"torch.", "numpy.", "jax.numpy.", "jnp."};
-  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
-    size_t n = strlen(prefixes[i]);
-    if (strncmp(s, prefixes[i], n) == 0) {
-      s += n;
-      break;
-    }
+  PyObject *name = PyObject_CallOneArg(tbpy_dtype_parse, obj);
+  if (name == NULL) return -1;
+  const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+  bool ok = s != NULL && dtype_canonical(s, out);
+  if (!ok && !PyErr_Occurred()) {
+    PyErr_Format(PyExc_SystemError, "dtype: the parser answered %R for %R", name, obj);
   }
-  if (tb_dtype_from_name(s, out) != TB_OK) {
-    PyErr_Format(PyExc_TypeError, "unknown dtype %R", obj);
-    Py_DECREF(text);
-    return -1;
-  }
-  Py_DECREF(text);
-  return 0;
+  Py_DECREF(name);
+  return ok ? 0 : -1;
 }
 
 PyObject *tbpy_dtype_str(DLDataType dt) {
   const char *name = tb_dtype_name(dt);
-  if (name != NULL) return PyUnicode_FromString(name);
-  return PyUnicode_FromFormat("dtype(code=%d, bits=%d, lanes=%d)", (int)dt.code, (int)dt.bits,
-                              (int)dt.lanes);
+  if (name == NULL) {
+    return PyUnicode_FromFormat("dtype(code=%d, bits=%d, lanes=%d)", (int)dt.code, (int)dt.bits,
+                                (int)dt.lanes);
+  }
+  if (tbpy_dtype_objects != NULL) {
+    PyObject *obj = PyDict_GetItemString(tbpy_dtype_objects, name); /* borrowed */
+    if (obj != NULL) return Py_NewRef(obj);
+  }
+  return PyUnicode_FromString(name);
 }
 
 const char *tbpy_buffer_format(DLDataType dt) {

@@ -9,6 +9,8 @@
  */
 #include "tbpy.h"
 
+#include <stdatomic.h>
+
 /* ------------------------------------------------------------------------ */
 /* The DLPack 1.3 C exchange table. Declared here: the system's dlpack.h     */
 /* (Debian: 0.6) predates it.                                               */
@@ -155,13 +157,17 @@ PyObject *tbpy_Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     long long s = PyLong_AsLongLong(a[0]);
     if (s == -1 && PyErr_Occurred()) return NULL;
-    if (s == 0) {
-      PyErr_SetString(PyExc_ValueError, "__dlpack__: stream = 0 is not allowed (use 1 or 2)");
-      return NULL;
-    }
     if (tbpy_device_is_host(own) && s != -1) {
       PyErr_Format(PyExc_ValueError,
-                   "__dlpack__: stream must be None (or -1) for a host tensor, not %lld", s);
+                   "__dlpack__: a tensor on the %s has no streams: stream must be None (or -1), "
+                   "not %lld", own.device_type == kDLCPU ? "CPU" : "host", s);
+      return NULL;
+    }
+    if (s == 0) {
+      PyErr_SetString(PyExc_ValueError,
+                      "__dlpack__: stream = 0 is ambiguous in DLPack: pass None or 1 for the "
+                      "legacy default stream, 2 for the per-thread default stream, or a stream's "
+                      "handle");
       return NULL;
     }
     stream = (intptr_t)s;
@@ -219,6 +225,14 @@ PyObject *tbpy_Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
   }
 
+  if (!versioned && src == NULL && copy != TB_COPY_ALWAYS && tb_tensor_is_readonly(t)) {
+    PyErr_SetString(PyExc_BufferError,
+                    "__dlpack__: the tensor is read-only, and a legacy capsule (asked for without "
+                    "max_version) cannot say so: a consumer that passes max_version=(1, 0) or "
+                    "later gets it read-only; copy=True exports a writable copy (or hand over "
+                    "t.copy())");
+    return NULL;
+  }
   tb_export_options options = {.copy = copy, .stream = stream};
   PyObject *capsule = NULL;
   if (versioned) {
@@ -277,6 +291,7 @@ PyObject *tbpy_Tensor_dlpack_device(PyObject *self, PyObject *unused) {
 typedef struct import_request {
   const DLDevice *device; /* NULL: stay on the producer's device */
   tb_copy_mode copy;
+  bool legacy_writable; /* share a legacy capsule's memory writable */
 } import_request;
 
 /*
@@ -298,8 +313,9 @@ static int import_dltensor(const char *what, const DLTensor *dl, bool readonly,
   }
   tb_status st;
   if (copy) {
+    /* A copy is the caller's own: writable, whatever the producer's was. */
     tb_import_options options = {.device = req->device, .copy = TB_COPY_ALWAYS};
-    st = tb_from_dltensor(dl, readonly ? TB_FLAG_READONLY : 0, &options, out);
+    st = tb_from_dltensor(dl, 0, &options, out);
   } else {
     st = tb_from_array(dl->data, dl->byte_offset, dl->dtype, dl->ndim, dl->shape, dl->strides,
                        dl->device, readonly ? TB_FLAG_READONLY : 0, deleter, ctx, out);
@@ -374,8 +390,10 @@ static PyObject *import_capsule(PyObject *capsule, const import_request *req) {
     if (!shared && m->deleter != NULL) m->deleter(m);
   } else {
     DLManagedTensor *m = pointer;
-    if (import_dltensor(what, &m->dl_tensor, false, false, delete_foreign_legacy, m, req, &t,
-                        &shared) < 0) {
+    /* A legacy capsule has no READ_ONLY flag: its memory is taken as
+     * read-only unless the caller vouches otherwise (NumPy's rule). */
+    if (import_dltensor(what, &m->dl_tensor, !req->legacy_writable, false, delete_foreign_legacy,
+                        m, req, &t, &shared) < 0) {
       return NULL;
     }
     if (PyCapsule_SetName(capsule, kCapsuleUsedLegacy) < 0) PyErr_Clear();
@@ -681,12 +699,17 @@ static PyObject *import_from(PyObject *obj, const producer_info *p, const import
 PyObject *tbpy_from_dlpack(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                            PyObject *kwnames) {
   (void)module;
-  static const int params[] = {-1, KW_DEVICE, KW_COPY};
-  PyObject *a[3];
-  if (tbpy_parse_args("from_dlpack", args, nargs, kwnames, params, 3, 1, 1, a) < 0) return NULL;
+  static const int params[] = {-1, KW_DEVICE, KW_COPY, KW_LEGACY_WRITABLE};
+  PyObject *a[4];
+  if (tbpy_parse_args("from_dlpack", args, nargs, kwnames, params, 4, 1, 1, a) < 0) return NULL;
   PyObject *obj = a[0];
   DLDevice device;
-  import_request req = {NULL, TB_COPY_IF_NEEDED};
+  import_request req = {NULL, TB_COPY_IF_NEEDED, false};
+  if (a[3] != NULL) {
+    int w = PyObject_IsTrue(a[3]);
+    if (w < 0) return NULL;
+    req.legacy_writable = w != 0;
+  }
   if (a[1] != NULL && a[1] != Py_None) {
     if (tbpy_device_from_py(a[1], &device) < 0) return NULL;
     req.device = &device;
@@ -712,8 +735,33 @@ PyObject *tbpy_from_dlpack(PyObject *module, PyObject *const *args, Py_ssize_t n
 /* The exchange table this module publishes                                 */
 /* ------------------------------------------------------------------------ */
 
+/* Calls of each table function, for _exchange_calls() (tests read it to see
+ * which path a consumer took). Atomic: the allocator and current_work_stream
+ * may be called without the GIL. */
+enum { XAPI_ALLOCATOR, XAPI_FROM_PY, XAPI_TO_PY, XAPI_DLTENSOR_FROM_PY, XAPI_STREAM, XAPI_COUNT };
+static const char *const xapi_names[XAPI_COUNT] = {
+    "managed_tensor_allocator", "managed_tensor_from_py_object_no_sync",
+    "managed_tensor_to_py_object_no_sync", "dltensor_from_py_object_no_sync",
+    "current_work_stream"};
+static atomic_ulong xapi_calls[XAPI_COUNT];
+#define XAPI_COUNT_CALL(i) atomic_fetch_add_explicit(&xapi_calls[i], 1, memory_order_relaxed)
+
+PyObject *tbpy_exchange_calls(PyObject *module, PyObject *unused) {
+  (void)module;
+  (void)unused;
+  PyObject *out = PyDict_New();
+  for (int i = 0; out != NULL && i < XAPI_COUNT; i++) {
+    PyObject *n = PyLong_FromUnsignedLong(atomic_load_explicit(&xapi_calls[i],
+                                                               memory_order_relaxed));
+    if (n == NULL || PyDict_SetItemString(out, xapi_names[i], n) < 0) Py_CLEAR(out);
+    Py_XDECREF(n);
+  }
+  return out;
+}
+
 static int xapi_allocator(DLTensor *prototype, DLManagedTensorVersioned **out, void *error_ctx,
                           tbpy_set_error_fn set_error) {
+  XAPI_COUNT_CALL(XAPI_ALLOCATOR);
   tb_tensor_t *t = NULL;
   tb_status st = tb_tensor_empty(prototype->dtype, prototype->ndim, prototype->shape,
                                  prototype->device, TB_ORDER_C, &t);
@@ -727,6 +775,7 @@ static int xapi_allocator(DLTensor *prototype, DLManagedTensorVersioned **out, v
 }
 
 static int xapi_from_py(void *py_object, DLManagedTensorVersioned **out) {
+  XAPI_COUNT_CALL(XAPI_FROM_PY);
   PyObject *obj = py_object;
   if (!Tensor_Check(obj)) {
     PyErr_Format(PyExc_TypeError, "expected a tensorbridge.Tensor, got %.100s",
@@ -742,7 +791,8 @@ static int xapi_from_py(void *py_object, DLManagedTensorVersioned **out) {
 }
 
 static int xapi_to_py(DLManagedTensorVersioned *m, void **out_py_object) {
-  import_request req = {NULL, TB_COPY_IF_NEEDED};
+  XAPI_COUNT_CALL(XAPI_TO_PY);
+  import_request req = {NULL, TB_COPY_IF_NEEDED, false};
   tb_tensor_t *t;
   bool shared;
   if (check_versioned("exchange API import", m) < 0 ||
@@ -760,6 +810,7 @@ static int xapi_to_py(DLManagedTensorVersioned *m, void **out_py_object) {
 }
 
 static int xapi_dltensor_from_py(void *py_object, DLTensor *out) {
+  XAPI_COUNT_CALL(XAPI_DLTENSOR_FROM_PY);
   PyObject *obj = py_object;
   if (!Tensor_Check(obj)) {
     PyErr_Format(PyExc_TypeError, "expected a tensorbridge.Tensor, got %.100s",
@@ -782,6 +833,7 @@ static int xapi_dltensor_from_py(void *py_object, DLTensor *out) {
 
 static int xapi_current_work_stream(DLDeviceType device_type, int32_t device_id,
                                     void **out_stream) {
+  XAPI_COUNT_CALL(XAPI_STREAM);
   (void)device_type;
   (void)device_id;
   /* No backend of this build queues work: there is never a stream. */

@@ -127,6 +127,15 @@ static PyObject *Tensor_sq_item(PyObject *self, Py_ssize_t i) {
     PyErr_SetString(PyExc_IndexError, tb_last_error());
     return NULL;
   }
+  /* The sequence protocol (iteration, list(t), and the consumers that walk
+   * nested sequences, as torch.tensor(t) does) gets a 1-d tensor's elements
+   * as Python numbers, as tolist() gives them; t[i] stays a 0-d view. */
+  if (tb_tensor_ndim(out) == 0 && tbpy_device_is_host(tb_tensor_device(out)) &&
+      tb_tensor_data(out) != NULL) {
+    PyObject *v = tbpy_scalar_to_py(tb_tensor_data(out), tb_tensor_dtype(out));
+    tb_tensor_release(out);
+    return v;
+  }
   return tbpy_tensor_wrap(out);
 }
 

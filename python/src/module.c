@@ -41,8 +41,8 @@
 /* Module globals (declared in tbpy.h)                                      */
 /* ------------------------------------------------------------------------ */
 
-static const char *const kw_text[KW_COUNT] = {"stream", "max_version", "dl_device",
-                                               "copy",   "device",      "dtype"};
+static const char *const kw_text[KW_COUNT] = {"stream", "max_version", "dl_device", "copy",
+                                               "device", "dtype",       "legacy_writable"};
 PyObject *kw_str[KW_COUNT];
 
 PyObject *s_dlpack;
@@ -122,6 +122,90 @@ static PyObject *tbpy_dtype_name(PyObject *module, PyObject *arg) {
   return tbpy_dtype_str(dt);
 }
 
+/* _register(parse, dtype_objects, array): the package's hooks (tbpy.h). */
+static PyObject *tbpy_register(PyObject *module, PyObject *args) {
+  (void)module;
+  PyObject *parse, *objects, *array;
+  if (!PyArg_ParseTuple(args, "OO!O:_register", &parse, &PyDict_Type, &objects, &array)) {
+    return NULL;
+  }
+  if (!PyCallable_Check(parse) || !PyCallable_Check(array)) {
+    PyErr_SetString(PyExc_TypeError, "_register: parse and array must be callables");
+    return NULL;
+  }
+  Py_XSETREF(tbpy_dtype_parse, Py_NewRef(parse));
+  Py_XSETREF(tbpy_dtype_objects, Py_NewRef(objects));
+  Py_XSETREF(tbpy_array_hook, Py_NewRef(array));
+  Py_RETURN_NONE;
+}
+
+/* _dtype_names(): every canonical dtype name the library knows, asked of
+ * the library (each (code, bits) pair it names), so the list never drifts. */
+static PyObject *tbpy_dtype_names(PyObject *module, PyObject *unused) {
+  (void)module;
+  (void)unused;
+  PyObject *out = PyList_New(0);
+  if (out == NULL) return NULL;
+  for (unsigned code = 0; code < 64; code++) {
+    for (unsigned bits = 1; bits <= 255; bits++) {
+      const char *name = tb_dtype_name(tb_dtype((uint8_t)code, (uint8_t)bits));
+      if (name == NULL) continue;
+      PyObject *s = PyUnicode_FromString(name);
+      if (s == NULL || PyList_Append(out, s) < 0) {
+        Py_XDECREF(s);
+        Py_DECREF(out);
+        return NULL;
+      }
+      Py_DECREF(s);
+    }
+  }
+  return out;
+}
+
+/* _dtype_itemsize(dtype): bytes per element, 0 for packed dtypes. */
+static PyObject *tbpy_dtype_itemsize(PyObject *module, PyObject *arg) {
+  (void)module;
+  DLDataType dt;
+  if (tbpy_dtype_from_py(arg, &dt) < 0) return NULL;
+  return PyLong_FromSize_t(tb_dtype_itemsize(dt));
+}
+
+static const tb_tensor_t *tensor_arg(const char *fname, PyObject *arg) {
+  if (!Tensor_Check(arg)) {
+    PyErr_Format(PyExc_TypeError, "%s: expected a tensorbridge.Tensor, got %.200s", fname,
+                 Py_TYPE(arg)->tp_name);
+    return NULL;
+  }
+  return TENSOR(arg);
+}
+
+/* _has_buffer_format(t): whether the buffer protocol can describe t's dtype. */
+static PyObject *tbpy_has_buffer_format(PyObject *module, PyObject *arg) {
+  (void)module;
+  const tb_tensor_t *t = tensor_arg("_has_buffer_format", arg);
+  if (t == NULL) return NULL;
+  return PyBool_FromLong(tbpy_buffer_format(tb_tensor_dtype(t)) != NULL);
+}
+
+/* _is_host(t): whether the CPU can read t's memory. */
+static PyObject *tbpy_is_host(PyObject *module, PyObject *arg) {
+  (void)module;
+  const tb_tensor_t *t = tensor_arg("_is_host", arg);
+  if (t == NULL) return NULL;
+  return PyBool_FromLong(tbpy_device_is_host(tb_tensor_device(t)));
+}
+
+/* _device_differs(t, device): whether device names another device than t's. */
+static PyObject *tbpy_device_differs(PyObject *module, PyObject *args) {
+  (void)module;
+  PyObject *tensor, *device_obj;
+  if (!PyArg_ParseTuple(args, "OO:_device_differs", &tensor, &device_obj)) return NULL;
+  const tb_tensor_t *t = tensor_arg("_device_differs", tensor);
+  DLDevice device;
+  if (t == NULL || tbpy_device_from_py(device_obj, &device) < 0) return NULL;
+  return PyBool_FromLong(!tbpy_device_equal(device, tb_tensor_device(t)));
+}
+
 /* set_num_threads(n) / get_num_threads(): tb_set_num_threads' knob. */
 static PyObject *tbpy_set_num_threads(PyObject *module, PyObject *arg) {
   (void)module;
@@ -152,16 +236,30 @@ static PyMethodDef module_methods[] = {
     {"get_num_threads", tbpy_get_num_threads, METH_NOARGS,
      "get_num_threads()\n--\n\nThe number of threads large copies use now."},
     {"from_dlpack", (PyCFunction)(void (*)(void))tbpy_from_dlpack, METH_FASTCALL | METH_KEYWORDS,
-     "from_dlpack(x, /, *, device=None, copy=None)\n--\n\n"
+     "from_dlpack(x, /, *, device=None, copy=None, legacy_writable=False)\n--\n\n"
      "A Tensor sharing the memory of any DLPack producer (or a copy when device or\n"
      "copy=True asks for one). Tries the producer's C exchange API, then\n"
      "x.__dlpack__(max_version=(1, 3)), then x.__dlpack__() (legacy), then the\n"
-     "buffer protocol. A bare DLPack capsule is accepted too."},
+     "buffer protocol. A bare DLPack capsule is accepted too (from\n"
+     "torch.utils.dlpack.to_dlpack or tf.experimental.dlpack.to_dlpack).\n\n"
+     "A legacy capsule cannot say whether its memory may be written (JAX's and\n"
+     "TensorFlow's may not), so what it shares is read-only, as in NumPy;\n"
+     "legacy_writable=True shares it writable (torch 1.13 tensors, for one)."},
     {"is_available", tbpy_is_available, METH_O,
      "is_available(device)\n--\n\nWhether tensors can be made on the device in this build."},
     {"_new", tbpy_new, METH_VARARGS, NULL},
     {"_from_sequence", (PyCFunction)(void (*)(void))tbpy_from_sequence, METH_FASTCALL, NULL},
     {"_dtype_name", tbpy_dtype_name, METH_O, NULL},
+    {"_dtype_names", tbpy_dtype_names, METH_NOARGS, NULL},
+    {"_dtype_itemsize", tbpy_dtype_itemsize, METH_O, NULL},
+    {"_register", tbpy_register, METH_VARARGS, NULL},
+    {"_has_buffer_format", tbpy_has_buffer_format, METH_O, NULL},
+    {"_is_host", tbpy_is_host, METH_O, NULL},
+    {"_device_differs", tbpy_device_differs, METH_VARARGS, NULL},
+    {"_exchange_calls", tbpy_exchange_calls, METH_NOARGS,
+     "_exchange_calls()\n--\n\n"
+     "How many times each function of this module's DLPack C exchange table has\n"
+     "been called, by name (a testing aid: it shows which path a consumer took)."},
     {NULL, NULL, 0, NULL},
 };
 

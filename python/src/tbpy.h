@@ -65,6 +65,7 @@ enum {
   KW_COPY,
   KW_DEVICE,
   KW_DTYPE,
+  KW_LEGACY_WRITABLE,
   KW_COUNT
 };
 extern PyObject *kw_str[KW_COUNT];
@@ -125,13 +126,21 @@ PyObject *tbpy_device_str(DLDevice d);
  * TypeError set). */
 int tbpy_device_from_py(PyObject *obj, DLDevice *out);
 
-/* Parses a dtype: a name the library knows ("float32", "torch.int16",
- * aliases included), a Python type (bool, int, float, complex), or an object
- * whose __name__ or str() is such a name (numpy.dtype, numpy.float32,
- * torch.float32). */
+/* Hooks the package registers at import (tensorbridge/__init__.py calls
+ * _register): the parser of dtype spellings (_dtypes.parse: any spelling ->
+ * canonical name), the dtype objects by canonical name (_dtypes._DTYPES),
+ * and the function behind Tensor.__array__ (_convert._array). NULL until
+ * then. */
+extern PyObject *tbpy_dtype_parse;
+extern PyObject *tbpy_dtype_objects;
+extern PyObject *tbpy_array_hook;
+/* Parses a dtype: a canonical name ("float32") here, every other spelling
+ * through tbpy_dtype_parse. Returns 0 or -1 (TypeError set). */
 int tbpy_dtype_from_py(PyObject *obj, DLDataType *out);
 
-/* The dtype's name, or dtype(code=.., bits=.., lanes=..) for one without. */
+/* The dtype object of the dtype (a str subclass; a plain str before the
+ * package registered its objects), or dtype(code=.., bits=.., lanes=..) for
+ * one without a name. */
 PyObject *tbpy_dtype_str(DLDataType dt);
 
 /* The struct-module format of a dtype, or NULL when it has none. */
@@ -185,6 +194,8 @@ extern PySequenceMethods Tensor_as_sequence;
 /* DLPack (dlpack.c)                                                        */
 /* ------------------------------------------------------------------------ */
 
+/* _exchange_calls(): {table function name: calls so far}. */
+PyObject *tbpy_exchange_calls(PyObject *module, PyObject *unused);
 /* __dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None) */
 PyObject *tbpy_Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames);

@@ -606,6 +606,31 @@ static PyObject *Tensor_cpu(PyObject *self, PyObject *unused) {
   return PyObject_CallMethod(self, "to", "s", "cpu");
 }
 
+/* view(dtype): the same bytes as another dtype of the same element size. */
+static PyObject *Tensor_view(PyObject *self, PyObject *arg) {
+  DLDataType dt;
+  if (tbpy_dtype_from_py(arg, &dt) < 0) return NULL;
+  tb_tensor_t *out;
+  tb_status st = tb_tensor_view_as(TENSOR(self), dt, &out);
+  return tbpy_tensor_result(st, &out);
+}
+
+/* __array__(dtype=None, copy=None): NumPy's protocol, answered in Python
+ * (tensorbridge._convert._array) where NumPy and ml_dtypes are at hand. */
+static PyObject *Tensor_array(PyObject *self, PyObject *args, PyObject *kwargs) {
+  static char kw_dtype[] = "dtype", kw_copy[] = "copy";
+  static char *kwlist[] = {kw_dtype, kw_copy, NULL};
+  PyObject *dtype = Py_None, *copy = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:__array__", kwlist, &dtype, &copy)) {
+    return NULL;
+  }
+  if (tbpy_array_hook == NULL) {
+    PyErr_SetString(PyExc_TypeError, "__array__: import tensorbridge first");
+    return NULL;
+  }
+  return PyObject_CallFunctionObjArgs(tbpy_array_hook, self, dtype, copy, NULL);
+}
+
 /* astype(dtype, copy=True): NumPy's; self only when copy is false and the
  * dtype is already this one. */
 static PyObject *Tensor_astype(PyObject *self, PyObject *args, PyObject *kwargs) {
@@ -730,6 +755,14 @@ static PyMethodDef Tensor_methods[] = {
     {"dim", Tensor_dim, METH_NOARGS, "dim()\n--\n\nThe number of dimensions (ndim)."},
     {"element_size", Tensor_element_size, METH_NOARGS,
      "element_size()\n--\n\nBytes per element (itemsize)."},
+    {"view", Tensor_view, METH_O,
+     "view(dtype)\n--\n\nThe same memory read as another dtype of the same element size\n"
+     "(as torch's view(dtype) and NumPy's view(dtype)); shape and strides are kept."},
+    {"__array__", (PyCFunction)(void (*)(void))Tensor_array, METH_VARARGS | METH_KEYWORDS,
+     "__array__(dtype=None, copy=None)\n--\n\n"
+     "A NumPy array over this tensor's memory (NumPy 2's protocol): shared when no\n"
+     "conversion is needed; copy=True always copies; copy=False raises ValueError\n"
+     "when a copy would be needed. bfloat16 and float8 come out as ml_dtypes arrays."},
     {"cpu", Tensor_cpu, METH_NOARGS,
      "cpu()\n--\n\nThe tensor itself on the host, else a copy there (as torch)."},
     {"astype", (PyCFunction)(void (*)(void))Tensor_astype, METH_VARARGS | METH_KEYWORDS,

@@ -1,25 +1,66 @@
 """tensorbridge: zero-copy interchange between ndarrays and tensors.
 
 Share memory with any DLPack producer or buffer (``from_dlpack``,
-``from_numpy``), copy with conversion (``tensor``, ``Tensor``), make views by
-indexing, and hand tensors to NumPy, PyTorch or JAX without copying
-(``numpy.from_dlpack(t)``, ``torch.from_dlpack(t)``, ``numpy.asarray(t)``).
+``from_numpy``, ``asarray``), copy with conversion (``tensor``, ``Tensor``),
+make views by indexing, and hand tensors to NumPy, PyTorch, JAX or
+TensorFlow without copying (``numpy.from_dlpack(t)``, ``torch.from_dlpack(t)``,
+``numpy.asarray(t)``, ``tf.convert_to_tensor(t)``).
+
+Dtype arguments take names ("float32"), typestrs ("<f4"), NumPy, torch and
+Python types; a Python or NumPy spelling means what it means there (``float``
+is float64), a torch spelling what it means in torch (``torch.float`` is
+float32). ``Tensor.dtype`` is a :class:`dtype`, a str that compares equal to
+every spelling of itself.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from . import _convert, _dtypes
 from . import _tensorbridge as _tb
-from ._convert import tensor
+from ._convert import asarray as asarray, tensor as tensor
+from ._dtypes import dtype as dtype
+from ._tensorbridge import Tensor as Tensor, from_dlpack as from_dlpack
+from ._tensorbridge import get_num_threads as get_num_threads, is_available as is_available
+from ._tensorbridge import set_num_threads as set_num_threads
 
-Tensor = _tb.Tensor
-from_dlpack = _tb.from_dlpack
-is_available = _tb.is_available
-set_num_threads = _tb.set_num_threads
-get_num_threads = _tb.get_num_threads
+_tb._register(_dtypes.parse, _dtypes._DTYPES, _convert._array)
 
-__version__ = _tb.library_version
-__all__ = ["Tensor", "from_dlpack", "from_numpy", "tensor", "is_available", "set_num_threads",
-           "get_num_threads"]
+# One module attribute per dtype, as torch and NumPy have them: tb.float32, ...
+globals().update(_dtypes._DTYPES)
+if TYPE_CHECKING:  # the same names, for type checkers (a test keeps the two lists equal)
+    bfloat16: dtype
+    bool: dtype
+    complex128: dtype
+    complex64: dtype
+    float16: dtype
+    float32: dtype
+    float4_e2m1fn: dtype
+    float64: dtype
+    float6_e2m3fn: dtype
+    float6_e3m2fn: dtype
+    float8_e3m4: dtype
+    float8_e4m3: dtype
+    float8_e4m3b11fnuz: dtype
+    float8_e4m3fn: dtype
+    float8_e4m3fnuz: dtype
+    float8_e5m2: dtype
+    float8_e5m2fnuz: dtype
+    float8_e8m0fnu: dtype
+    int16: dtype
+    int32: dtype
+    int64: dtype
+    int8: dtype
+    uint16: dtype
+    uint32: dtype
+    uint64: dtype
+    uint8: dtype
+
+__version__: str = _tb.library_version
+__all__ = ["Tensor", "asarray", "dtype", "from_dlpack", "from_numpy", "tensor", "is_available",
+           "set_num_threads", "get_num_threads"]
+__all__ += sorted(_dtypes._DTYPES)
 
 
 # Types already found to be numpy.ndarray or a subclass of it.
@@ -38,5 +79,6 @@ def from_numpy(a) -> Tensor:
             raise TypeError(
                 f"from_numpy: expected a numpy.ndarray, got {cls.__module__}.{cls.__name__}")
         _ndarray_types.add(cls)  # the MRO scan once per type, not once per call
-    return from_dlpack(a, copy=False)
-
+    # NumPy 1.x exports legacy capsules, which carry no read-only bit: the
+    # array's own flag says whether the tensor may write.
+    return from_dlpack(a, copy=False, legacy_writable=a.flags.writeable)

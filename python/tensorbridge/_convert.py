@@ -1,10 +1,13 @@
-"""Copying constructors: tensor(obj) (as torch.tensor) and Tensor(data)."""
+"""Constructors and conversions written in Python: tensor(obj) (as
+torch.tensor), asarray(obj) (as the array API defines it), and the NumPy
+arrays Tensor.__array__ hands out."""
 
 from __future__ import annotations
 
 import array
 import numbers
 
+from . import _dtypes
 from . import _tensorbridge as _tb
 
 Tensor = _tb.Tensor
@@ -118,7 +121,7 @@ def tensor(obj, dtype=None, device=None) -> Tensor:
     float32, complex numbers complex64, bools bool; arrays keep their dtype
     unless dtype says otherwise. The result never shares memory with obj.
     """
-    dt = _tb._dtype_name(dtype) if dtype is not None else None
+    dt = _dtypes.parse(dtype) if dtype is not None else None
     if type(obj) not in _PLAIN and (isinstance(obj, Tensor) or _is_producer(obj)):
         src = obj if isinstance(obj, Tensor) else from_dlpack(obj)
         return src.to(device, dt, copy=True)
@@ -126,3 +129,97 @@ def tensor(obj, dtype=None, device=None) -> Tensor:
     if device is not None:
         out = out.to(device)
     return out
+
+
+def asarray(obj, dtype=None, device=None, copy=None) -> Tensor:
+    """obj as a Tensor, as the array API's asarray: shared when it can be.
+
+    obj is a Tensor, a DLPack producer or capsule, a buffer, a Python number or
+    nested sequences. copy=None shares obj's memory when no conversion is
+    needed and copies otherwise; copy=True always copies; copy=False never
+    copies and raises ValueError when a copy would be needed (a dtype or
+    device change, Python data). Memory shared with a legacy DLPack producer
+    is read-only (see from_dlpack).
+    """
+    if copy not in (None, True, False):
+        raise ValueError(f"asarray: copy must be True, False or None, not {copy!r}")
+    dt = _dtypes.parse(dtype) if dtype is not None else None
+    if isinstance(obj, Tensor):
+        src = obj
+    elif type(obj) not in _PLAIN and (_is_capsule(obj) or _is_producer(obj)):
+        src = from_dlpack(obj, copy=False if copy is False else None)
+    else:
+        if copy is False:
+            raise ValueError(f"asarray: copy=False, but {type(obj).__name__} data must be copied "
+                             "into a new tensor")
+        return tensor(obj, dt, device)
+    changes = []
+    if dt is not None and dt != src.dtype:
+        changes.append(f"dtype {src.dtype} -> {dt}")
+    if device is not None and _tb._device_differs(src, device):
+        changes.append(f"device {src.device} -> {device}")
+    if copy is False and changes:
+        raise ValueError(f"asarray: copy=False, but {' and '.join(changes)} needs a copy")
+    if copy or changes:
+        return src.to(device, dt, copy=True)
+    return src
+
+
+def _is_capsule(obj) -> bool:
+    return type(obj).__name__ == "PyCapsule"
+
+
+# ---- Tensor.__array__ ----
+
+# NumPy dtypes for the dtypes NumPy lacks, from ml_dtypes, looked up once.
+_ml_dtypes = None
+
+
+def _numpy_extension_dtype(name):
+    global _ml_dtypes
+    if _ml_dtypes is None:
+        try:
+            import ml_dtypes
+        except ImportError:
+            _ml_dtypes = False
+        else:
+            _ml_dtypes = ml_dtypes
+    return getattr(_ml_dtypes, name, None) if _ml_dtypes else None
+
+
+_UINT_OF_SIZE = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64"}
+
+
+def _shared_ndarray(t, np):
+    """A NumPy array over t's memory (a host tensor), read-only when t is."""
+    if _tb._has_buffer_format(t):
+        return np.asarray(memoryview(t))
+    name = str(t.dtype)
+    ext = _numpy_extension_dtype(name)
+    if ext is None:
+        if t.itemsize == 0:
+            raise TypeError(f"__array__: {name} is packed (several elements per byte); NumPy "
+                            f"has no such arrays: convert first, e.g. t.astype('float32')")
+        hint = ("install ml_dtypes (pip install ml_dtypes) for NumPy's " + name + " dtype, or "
+                if _ml_dtypes is False else "")
+        raise TypeError(f"__array__: NumPy has no {name} dtype: {hint}convert first, e.g. "
+                        f"t.astype('float32')")
+    raw = t.view(_UINT_OF_SIZE[t.itemsize])
+    return np.asarray(memoryview(raw)).view(ext)
+
+
+def _array(t, dtype=None, copy=None):
+    """Tensor.__array__(dtype=None, copy=None), with NumPy 2's meaning of copy."""
+    import numpy as np
+    if copy not in (None, True, False):
+        raise ValueError(f"__array__: copy must be True, False or None, not {copy!r}")
+    if not _tb._is_host(t):
+        raise TypeError(f"__array__: the tensor is on {t.device}, and NumPy arrays live in host "
+                        "memory: copy it with t.cpu() first")
+    a = _shared_ndarray(t, np)
+    if dtype is not None and np.dtype(dtype) != a.dtype:
+        if copy is False:
+            raise ValueError(f"__array__: copy=False, but {t.dtype} -> {np.dtype(dtype)} needs a "
+                             "copy")
+        return a.astype(dtype)
+    return a.copy() if copy else a

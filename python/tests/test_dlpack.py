@@ -89,10 +89,15 @@ def test_stream_and_dl_device_arguments():
     t = sample()
     assert capsule_name(t.__dlpack__(stream=None, max_version=(1, 3))) == "dltensor_versioned"
     assert capsule_name(t.__dlpack__(stream=-1)) == "dltensor"
-    with pytest.raises(ValueError, match="stream"):
-        t.__dlpack__(stream=1)
-    with pytest.raises(ValueError, match="stream = 0"):
-        t.__dlpack__(stream=0)
+    # A CPU tensor has no streams, and says so in the same words for any value.
+    for s in (0, 1, 2):
+        with pytest.raises(ValueError, match=f"on the CPU has no streams: stream must be None "
+                                             rf"\(or -1\), not {s}"):
+            t.__dlpack__(stream=s)
+    if tb.is_available("opencl"):
+        d = tb.tensor([1.0]).to("opencl")
+        with pytest.raises(ValueError, match="stream = 0 is ambiguous"):
+            d.__dlpack__(stream=0)
     assert capsule_name(t.__dlpack__(dl_device=(CPU, 0), copy=False)) == "dltensor"
     with pytest.raises(BufferError, match="copy=False"):
         t.__dlpack__(dl_device=(CUDA, 0), copy=False)
@@ -176,10 +181,21 @@ def test_import_versioned_shares_and_deletes_once(collect):
 def test_import_legacy_after_type_error(collect):
     p = LegacyOnlyProducer([1.0, 2.0])
     t = tb.from_dlpack(p)
-    assert len(p.calls) == 1 and t.tolist() == [1.0, 2.0] and not t.readonly
+    # A legacy capsule says nothing of read-only: the import is read-only.
+    assert len(p.calls) == 1 and t.tolist() == [1.0, 2.0] and t.readonly
+    with pytest.raises(ValueError, match="read-only"):
+        t[0] = 3.0
     del t
     collect()
     assert p.deleted == 1
+    # legacy_writable=True vouches for the memory: writable, the same rules.
+    w = tb.from_dlpack(p, legacy_writable=True)
+    assert not w.readonly and len(p.calls) == 2
+    w[0] = 3.0
+    assert w.tolist() == [3.0, 2.0]
+    del w
+    collect()
+    assert p.deleted == 2
 
 
 @pytest.mark.parametrize("look_up_first", [False, True])

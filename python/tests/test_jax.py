@@ -37,11 +37,18 @@ def test_tensorbridge_to_jax_every_dtype_zero_copy(dtype):
     assert x[0].item() == 0
 
 
-def test_jax_write_through_tensorbridge_is_seen():
+def test_jax_arrays_import_read_only():
+    """JAX arrays are immutable and reach tensorbridge as legacy capsules, which
+    cannot say so: the import is read-only, and a write is refused."""
     x = jnp.arange(4.0)
     t = tb.from_dlpack(x)
-    t[0] = 42.0
-    assert float(x[0]) == 42.0
+    assert t.readonly
+    with pytest.raises(ValueError, match="read-only"):
+        t[0] = 42.0
+    assert float(x[0]) == 0.0
+    # The caller may vouch otherwise; the memory is then shared writable.
+    w = tb.from_dlpack(x, legacy_writable=True)
+    assert not w.readonly and w.data_ptr() == t.data_ptr()
 
 
 def test_jax_capsule_kinds():

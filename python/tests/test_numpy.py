@@ -22,7 +22,9 @@ def values(dtype, n=6):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_numpy_to_tensorbridge_every_dtype_zero_copy(dtype):
     a = values(dtype)
-    t = tb.from_dlpack(a)
+    # NumPy 1.x exports legacy capsules, read-only unless the caller vouches:
+    # legacy_writable is the opt-in (NumPy 2's versioned capsules say it).
+    t = tb.from_dlpack(a, legacy_writable=True)
     assert t.dtype == dtype and t.shape == a.shape
     assert t.data_ptr() == a.ctypes.data
     assert t.tolist() == a.tolist()

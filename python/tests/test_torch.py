@@ -26,7 +26,8 @@ def as_list(x):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_torch_to_tensorbridge_every_dtype_zero_copy(dtype):
     x = values(dtype)
-    t = tb.from_dlpack(x)
+    # torch 1.13 makes legacy capsules: legacy_writable=True shares them writable.
+    t = tb.from_dlpack(x, legacy_writable=not TORCH2)
     assert t.dtype == dtype and t.shape == tuple(x.shape)
     assert t.data_ptr() == x.data_ptr()
     assert t.tolist() == as_list(x)
@@ -142,10 +143,36 @@ def test_read_only_tensor_is_refused_by_legacy_export():
 def test_round_trip_torch_tensorbridge_numpy():
     np = pytest.importorskip("numpy")
     x = torch.arange(6, dtype=torch.int32).reshape(2, 3)
-    t = tb.from_dlpack(x)
+    t = tb.from_dlpack(x, legacy_writable=True)
     a = np.asarray(t)
     assert a.dtype == np.int32 and a.ctypes.data == x.data_ptr()
     a[1, 2] = -1
     assert x[1, 2].item() == -1
-    back = torch.from_dlpack(tb.from_dlpack(a))
+    back = torch.from_dlpack(tb.from_numpy(a))
     assert back.data_ptr() == x.data_ptr()
+
+
+def test_torch_legacy_capsules_import_read_only_unless_vouched_for():
+    """torch 1.13 speaks legacy capsules only, which carry no read-only bit: the
+    default import is read-only (NumPy's rule), legacy_writable=True shares
+    the tensor writable. torch 2.x's versioned capsules say it themselves."""
+    x = torch.arange(4, dtype=torch.float32)
+    t = tb.from_dlpack(x)
+    assert t.data_ptr() == x.data_ptr()
+    if TORCH2:
+        assert not t.readonly
+        return
+    assert t.readonly
+    with pytest.raises(ValueError, match="read-only"):
+        t[0] = 1.0
+    w = tb.from_dlpack(x, legacy_writable=True)
+    assert not w.readonly and w.data_ptr() == x.data_ptr()
+    w[0] = 5.0
+    assert x[0].item() == 5.0
+    # torch.utils.dlpack.to_dlpack's bare capsule follows the same rule.
+    cap = torch.utils.dlpack.to_dlpack(x)
+    c = tb.from_dlpack(cap)
+    assert c.readonly and c.data_ptr() == x.data_ptr() and c.tolist() == [5.0, 1.0, 2.0, 3.0]
+    # A copy is the caller's own, and writable.
+    k = tb.from_dlpack(x, copy=True)
+    assert not k.readonly and k.data_ptr() != x.data_ptr()
