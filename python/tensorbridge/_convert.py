@@ -195,11 +195,11 @@ def _shared_ndarray(t, np):
     if _tb._has_buffer_format(t):
         return np.asarray(memoryview(t))
     name = str(t.dtype)
+    if t.itemsize == 0:
+        raise TypeError(f"__array__: {name} is packed (several elements per byte), and NumPy "
+                        f"has no packed arrays: unpack it first")
     ext = _numpy_extension_dtype(name)
     if ext is None:
-        if t.itemsize == 0:
-            raise TypeError(f"__array__: {name} is packed (several elements per byte); NumPy "
-                            f"has no such arrays: convert first, e.g. t.astype('float32')")
         hint = ("install ml_dtypes (pip install ml_dtypes) for NumPy's " + name + " dtype, or "
                 if _ml_dtypes is False else "")
         raise TypeError(f"__array__: NumPy has no {name} dtype: {hint}convert first, e.g. "
