@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# TensorFlow's C++ logging (oneDNN and CPU feature notices) on import: quiet.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 
 def pytest_configure(config):
     """Stops the run when a module the test command requires is missing, so
