@@ -33,13 +33,60 @@ const char *tbpy_exception_name(tb_status st) {
   }
 }
 
+/* The library's messages name C functions and constants; Python users get
+ * the names they call and the advice they can follow. */
+static const struct {
+  const char *c;
+  const char *py;
+} message_prefixes[] = {
+    {"tensor_reshape: ", "reshape: "},     {"tensor_permute: ", "permute: "},
+    {"tensor_transpose: ", "transpose: "}, {"tensor_squeeze_all: ", "squeeze: "},
+    {"tensor_squeeze: ", "squeeze: "},     {"tensor_unsqueeze: ", "unsqueeze: "},
+    {"tensor_expand: ", "expand: "},       {"tensor_view_as: ", "view: "},
+    {"tensor_select: ", "index: "},        {"tensor_slice: ", "index: "},
+    {"tensor_fill: ", "assignment: "},     {"tensor_copy_into: ", "assignment: "},
+    {"tensor_contiguous: ", "contiguous: "}, {"tensor_to: ", "to: "},
+    {"tensor_copy: ", "copy: "},           {"tensor_new: ", "tensor: "},
+    {"tensor_empty: ", "tensor: "},        {"to_dlpack_versioned: ", "__dlpack__: "},
+    {"to_dlpack: ", "__dlpack__: "},
+}, message_phrases[] = {
+    {"; pass TB_CAST_DISCARD_IMAG to keep the real part",
+     "; take the real part explicitly first (numpy.real, torch.real)"},
+    {"export versioned, copy, or pass TB_EXPORT_ALLOW_READONLY_LEGACY",
+     "ask with max_version=(1, 0) or later, or export a copy (copy=True)"},
+};
+
+static void set_python_error(PyObject *type, const char *message) {
+  const char *prefix = "";
+  for (size_t i = 0; i < sizeof message_prefixes / sizeof message_prefixes[0]; i++) {
+    size_t n = strlen(message_prefixes[i].c);
+    if (strncmp(message, message_prefixes[i].c, n) == 0) {
+      prefix = message_prefixes[i].py;
+      message += n;
+      break;
+    }
+  }
+  PyObject *text = PyUnicode_FromFormat("%s%s", prefix, message);
+  for (size_t k = 0; text != NULL && k < sizeof message_phrases / sizeof message_phrases[0]; k++) {
+    PyObject *from = PyUnicode_FromString(message_phrases[k].c);
+    PyObject *to = PyUnicode_FromString(message_phrases[k].py);
+    PyObject *next = from != NULL && to != NULL ? PyUnicode_Replace(text, from, to, -1) : NULL;
+    Py_XDECREF(from);
+    Py_XDECREF(to);
+    Py_SETREF(text, next);
+  }
+  if (text == NULL) return; /* MemoryError is set */
+  PyErr_SetObject(type, text);
+  Py_DECREF(text);
+}
+
 PyObject *tbpy_raise(tb_status st) {
-  PyErr_SetString(tbpy_exception_for(st), tb_last_error());
+  set_python_error(tbpy_exception_for(st), tb_last_error());
   return NULL;
 }
 
 PyObject *tbpy_raise_buffer(tb_status st) {
-  PyErr_SetString(st == TB_ERR_NOMEM ? PyExc_MemoryError : PyExc_BufferError, tb_last_error());
+  set_python_error(st == TB_ERR_NOMEM ? PyExc_MemoryError : PyExc_BufferError, tb_last_error());
   return NULL;
 }
 

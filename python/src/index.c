@@ -123,10 +123,7 @@ static PyObject *Tensor_sq_item(PyObject *self, Py_ssize_t i) {
   }
   tb_tensor_t *out;
   tb_status st = tb_tensor_select(t, 0, (int64_t)i, &out);
-  if (st != TB_OK) {
-    PyErr_SetString(PyExc_IndexError, tb_last_error());
-    return NULL;
-  }
+  if (st != TB_OK) return tbpy_raise(st); /* IndexError past the end: iteration stops */
   /* The sequence protocol (iteration, list(t), and the consumers that walk
    * nested sequences, as torch.tensor(t) does) gets a 1-d tensor's elements
    * as Python numbers, as tolist() gives them; t[i] stays a 0-d view. */

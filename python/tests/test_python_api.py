@@ -365,3 +365,37 @@ def test_garbage_after_array_views_is_collected():
     del t
     gc.collect()
     assert a.tolist() == [1.0] * 8
+
+
+# ---- messages speak Python ----
+
+def _failures():
+    t = tb.tensor([1.0, 2.0])
+    c = tb.tensor([1 + 1j])
+    yield lambda: c.astype("float32")
+    yield lambda: t.reshape(3)
+    yield lambda: t.permute(1)
+    yield lambda: t.squeeze(3)
+    yield lambda: t.unsqueeze(5)
+    yield lambda: t.expand(3)
+    yield lambda: t.transpose(0, 3)
+    yield lambda: t[5]
+    yield lambda: t.view("int16")
+    yield lambda: t.expand(2, 2).__setitem__(0, 1.0)
+    yield lambda: t.expand(2, 2).__dlpack__()
+    yield lambda: t.__dlpack__(stream=0)
+    yield lambda: t.__dlpack__(dl_device=(99, 0))
+    yield lambda: tb.tensor([1], dtype="f3")
+    yield lambda: tb.from_dlpack(object())
+
+
+def test_error_messages_name_python_calls_not_c_ones():
+    seen = 0
+    for f in _failures():
+        with pytest.raises(Exception) as info:
+            f()
+        text = str(info.value)
+        seen += 1
+        assert "TB_" not in text and "tensor_" not in text, text
+        assert not text.startswith(("tb_", "to_dlpack")), text
+    assert seen == 15
