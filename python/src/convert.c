@@ -204,6 +204,7 @@ int tbpy_device_from_py(PyObject *obj, DLDevice *out) {
 PyObject *tbpy_dtype_parse;
 PyObject *tbpy_dtype_objects;
 PyObject *tbpy_array_hook;
+PyObject *tbpy_refused_hook;
 
 /* Whether s is a canonical name: the fast path, no Python call. */
 static bool dtype_canonical(const char *s, DLDataType *out) {

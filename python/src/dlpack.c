@@ -657,12 +657,31 @@ static PyObject *import_from(PyObject *obj, const producer_info *p, const import
         Py_buffer view;
         if (PyObject_GetBuffer(obj, &view, PyBUF_RECORDS_RO) == 0) {
           PyBuffer_Release(&view);
-          Py_XDECREF(type);
-          Py_XDECREF(value);
-          Py_XDECREF(traceback);
-          return import_buffer(obj, req);
+          PyObject *r = import_buffer(obj, req);
+          if (r != NULL) {
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(traceback);
+            return r;
+          }
         }
+        /* NumPy arrays of ml_dtypes' dtypes (bfloat16, float8) have neither
+         * DLPack nor a buffer, but their bytes share exactly as unsigned
+         * integers: the package's hook does that, or answers None. */
         PyErr_Clear();
+        if (tbpy_refused_hook != NULL) {
+          PyObject *r = PyObject_CallOneArg(tbpy_refused_hook, obj);
+          if (r != NULL && r != Py_None) {
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(traceback);
+            return r;
+          }
+          Py_XDECREF(r);
+          PyErr_Clear();
+        }
+        /* Nothing can stand in: the producer's refusal stands, in its own
+         * words. */
         PyErr_Restore(type, value, traceback);
       }
       return NULL;

@@ -122,20 +122,23 @@ static PyObject *tbpy_dtype_name(PyObject *module, PyObject *arg) {
   return tbpy_dtype_str(dt);
 }
 
-/* _register(parse, dtype_objects, array): the package's hooks (tbpy.h). */
+/* _register(parse, dtype_objects, array, refused): the package's hooks
+ * (tbpy.h). */
 static PyObject *tbpy_register(PyObject *module, PyObject *args) {
   (void)module;
-  PyObject *parse, *objects, *array;
-  if (!PyArg_ParseTuple(args, "OO!O:_register", &parse, &PyDict_Type, &objects, &array)) {
+  PyObject *parse, *objects, *array, *refused;
+  if (!PyArg_ParseTuple(args, "OO!OO:_register", &parse, &PyDict_Type, &objects, &array,
+                        &refused)) {
     return NULL;
   }
-  if (!PyCallable_Check(parse) || !PyCallable_Check(array)) {
-    PyErr_SetString(PyExc_TypeError, "_register: parse and array must be callables");
+  if (!PyCallable_Check(parse) || !PyCallable_Check(array) || !PyCallable_Check(refused)) {
+    PyErr_SetString(PyExc_TypeError, "_register: parse, array and refused must be callables");
     return NULL;
   }
   Py_XSETREF(tbpy_dtype_parse, Py_NewRef(parse));
   Py_XSETREF(tbpy_dtype_objects, Py_NewRef(objects));
   Py_XSETREF(tbpy_array_hook, Py_NewRef(array));
+  Py_XSETREF(tbpy_refused_hook, Py_NewRef(refused));
   Py_RETURN_NONE;
 }
 

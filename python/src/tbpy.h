@@ -129,11 +129,14 @@ int tbpy_device_from_py(PyObject *obj, DLDevice *out);
 /* Hooks the package registers at import (tensorbridge/__init__.py calls
  * _register): the parser of dtype spellings (_dtypes.parse: any spelling ->
  * canonical name), the dtype objects by canonical name (_dtypes._DTYPES),
- * and the function behind Tensor.__array__ (_convert._array). NULL until
- * then. */
+ * the function behind Tensor.__array__ (_convert._array), and the one
+ * from_dlpack asks when a producer refused and its buffer cannot stand in
+ * (_convert._refused: a Tensor, or None to let the refusal stand). NULL
+ * until then. */
 extern PyObject *tbpy_dtype_parse;
 extern PyObject *tbpy_dtype_objects;
 extern PyObject *tbpy_array_hook;
+extern PyObject *tbpy_refused_hook;
 /* Parses a dtype: a canonical name ("float32") here, every other spelling
  * through tbpy_dtype_parse. Returns 0 or -1 (TypeError set). */
 int tbpy_dtype_from_py(PyObject *obj, DLDataType *out);

@@ -25,7 +25,7 @@ from ._tensorbridge import Tensor as Tensor, from_dlpack as from_dlpack
 from ._tensorbridge import get_num_threads as get_num_threads, is_available as is_available
 from ._tensorbridge import set_num_threads as set_num_threads
 
-_tb._register(_dtypes.parse, _dtypes._DTYPES, _convert._array)
+_tb._register(_dtypes.parse, _dtypes._DTYPES, _convert._array, _convert._refused)
 
 # One module attribute per dtype, as torch and NumPy have them: tb.float32, ...
 globals().update(_dtypes._DTYPES)
@@ -79,6 +79,8 @@ def from_numpy(a) -> Tensor:
             raise TypeError(
                 f"from_numpy: expected a numpy.ndarray, got {cls.__module__}.{cls.__name__}")
         _ndarray_types.add(cls)  # the MRO scan once per type, not once per call
+    if _convert._extension_dtype_name(a) is not None:  # bfloat16, float8 from ml_dtypes
+        return _convert.from_extension_ndarray(a)
     # NumPy 1.x exports legacy capsules, which carry no read-only bit: the
     # array's own flag says whether the tensor may write.
     return from_dlpack(a, copy=False, legacy_writable=a.flags.writeable)

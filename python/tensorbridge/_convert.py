@@ -146,6 +146,8 @@ def asarray(obj, dtype=None, device=None, copy=None) -> Tensor:
     dt = _dtypes.parse(dtype) if dtype is not None else None
     if isinstance(obj, Tensor):
         src = obj
+    elif _extension_dtype_name(obj) is not None:
+        src = from_extension_ndarray(obj)
     elif type(obj) not in _PLAIN and (_is_capsule(obj) or _is_producer(obj)):
         src = from_dlpack(obj, copy=False if copy is False else None)
     else:
@@ -163,6 +165,33 @@ def asarray(obj, dtype=None, device=None, copy=None) -> Tensor:
     if copy or changes:
         return src.to(device, dt, copy=True)
     return src
+
+
+def _extension_dtype_name(obj):
+    """The dtype name of a NumPy array of an ml_dtypes dtype (bfloat16, float8,
+    ...), which NumPy can export neither over DLPack nor as a buffer; else None."""
+    dt = getattr(obj, "dtype", None)
+    # ml_dtypes registers its dtypes with NumPy as user dtypes (num >= 256).
+    if not isinstance(getattr(dt, "num", None), int) or dt.num < 256:
+        return None
+    name = getattr(dt, "name", None)
+    if name not in _dtypes._DTYPES or not hasattr(obj, "view") or not hasattr(obj, "flags"):
+        return None
+    return name
+
+
+def from_extension_ndarray(a):
+    """A Tensor sharing an ml_dtypes NumPy array: its bytes as unsigned integers
+    of the same size, viewed as the dtype (what NumPy itself cannot export)."""
+    name = _extension_dtype_name(a)
+    raw = a.view(f"u{a.dtype.itemsize}")
+    return from_dlpack(raw, copy=False, legacy_writable=a.flags.writeable).view(name)
+
+
+def _refused(obj):
+    """from_dlpack's last resort after a producer refused: an ml_dtypes array
+    shared through from_extension_ndarray, else None (the refusal stands)."""
+    return from_extension_ndarray(obj) if _extension_dtype_name(obj) is not None else None
 
 
 def _is_capsule(obj) -> bool:

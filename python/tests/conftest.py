@@ -9,6 +9,15 @@ import pytest
 # TensorFlow's C++ logging (oneDNN and CPU feature notices) on import: quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# TensorFlow exports its own copy of LLVM to the whole process, and PoCL (the
+# OpenCL device some tests use) loaded after it crashes in LLVM's static
+# initialisers. Asking for the device loads PoCL first, whatever imports
+# TensorFlow later (collection of test_tensorflow.py does). scripts/test-python
+# runs the TensorFlow tests in a process of their own as well.
+import tensorbridge as _tb  # noqa: E402
+
+_tb.is_available("opencl")
+
 
 def pytest_configure(config):
     """Stops the run when a module the test command requires is missing, so

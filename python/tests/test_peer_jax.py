@@ -292,6 +292,23 @@ def test_tensorbridge_source_deleted_first(collect):
     del churn
 
 
+def test_jax_releases_tensorbridge_memory(collect):
+    buf = bytearray(64)
+    t = tb.from_dlpack(buf)
+    address = t.data_ptr()
+    y = jax.dlpack.from_dlpack(t)
+    del t
+    collect()
+    if y.unsafe_buffer_pointer() == address:  # shared: JAX holds the export
+        with pytest.raises(BufferError):
+            buf.append(0)
+        del y
+        collect()
+    else:  # JAX copied (alignment): the capsule must already be released
+        assert y.tolist() == [0] * 64
+    buf.append(0)
+
+
 def test_jax_capsule_is_consumed_once_by_tensorbridge():
     x = jnp.arange(3.0)
     cap = x.__dlpack__()
