@@ -351,7 +351,12 @@ def test_mypy_accepts_typical_code_and_catches_a_wrong_type(tmp_path):
         "c = t.__dlpack__(max_version=(1, 3))\n")
     bad = tmp_path / "bad.py"
     bad.write_text("import tensorbridge as tb\nx: str = tb.tensor([1]).numel()\n")
-    env = dict(os.environ, MYPYPATH=os.path.dirname(PKG))
+    # An installed package is found in site-packages (which mypy refuses in
+    # MYPYPATH); a source tree on PYTHONPATH through MYPYPATH.
+    import site
+    env = dict(os.environ)
+    if os.path.dirname(PKG) not in site.getsitepackages():
+        env["MYPYPATH"] = os.path.dirname(PKG)
     run = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull]
     ok = subprocess.run(run + [str(good)], capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
