@@ -16,20 +16,14 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402  (JAX depends on it)
 
 import tensorbridge as tb  # noqa: E402
+from frameworks import CapsuleHolder, Spy, error_of  # noqa: E402
 from dlpack_ctypes import Producer, capsule_name  # noqa: E402
-from frameworks import Spy  # noqa: E402
 
 JAX_VERSION = jax.__version__
 SHAPES = [(), (4,), (3, 4), (2, 3, 4), (3, 1), (1, 4), (2, 1, 4), (0,), (0, 4), (3, 0), (2, 0, 1)]
 ROUND_DTYPES = ["bool", "int8", "uint32", "float16", "bfloat16", "float64", "complex64"]
 
 
-def _error_of(fn):
-    try:
-        fn()
-    except Exception as e:
-        return f"{type(e).__name__}: {e}"
-    return None
 
 
 def _jax_hands_out_versioned():
@@ -77,15 +71,6 @@ def jax_sample(name, shape):
 NEW_VALUE = {"bool": True}  # a value no sample starts with; 6 for the others
 
 
-class CapsuleHolder:
-    def __init__(self, capsule):
-        self.capsule = capsule
-
-    def __dlpack__(self, **kwargs):
-        return self.capsule
-
-    def __dlpack_device__(self):
-        return (1, 0)
 
 
 def check_same(t, x):
@@ -331,7 +316,7 @@ def test_tensorbridge_capsule_is_consumed_once_by_jax():
 
 
 def test_bare_tensorbridge_capsule_to_jax():
-    why = _error_of(lambda: jax.dlpack.from_dlpack(jnp.arange(2.0).__dlpack__()))
+    why = error_of(lambda: jax.dlpack.from_dlpack(jnp.arange(2.0).__dlpack__()))
     if why:
         pytest.skip(f"JAX {JAX_VERSION} takes no bare capsules, not even its own: {why}")
     t = tb.tensor([1.0, 2.0])

@@ -14,6 +14,7 @@ import pytest
 np = pytest.importorskip("numpy")
 
 import tensorbridge as tb  # noqa: E402
+from frameworks import CapsuleHolder, error_of  # noqa: E402
 from dlpack_ctypes import (DLPACK_FLAG_IS_COPIED, DLPACK_FLAG_READ_ONLY,  # noqa: E402
                            Producer, capsule_name, managed_from_capsule)
 
@@ -23,23 +24,16 @@ DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"
 
 # ---- what this NumPy can do, asked of NumPy itself ----
 
-def _error_of(fn):
-    """None when fn() works, else 'ExceptionType: message'."""
-    try:
-        fn()
-    except Exception as e:  # the peer's own answer, whatever its type
-        return f"{type(e).__name__}: {e}"
-    return None
 
 
 NP_VERSION = np.__version__
 # A 1.x NumPy raises TypeError on max_version: it makes legacy capsules only.
-NP_VERSIONED_ERROR = _error_of(lambda: np.arange(1).__dlpack__(max_version=(1, 0)))
+NP_VERSIONED_ERROR = error_of(lambda: np.arange(1).__dlpack__(max_version=(1, 0)))
 NP_VERSIONED = NP_VERSIONED_ERROR is None
-NP_BOOL_ERROR = _error_of(lambda: np.from_dlpack(np.zeros(2, dtype=bool)))
-NP_FROM_DLPACK_COPY_ERROR = _error_of(lambda: np.from_dlpack(np.arange(2.0), copy=True))
-NP_FROM_DLPACK_DEVICE_ERROR = _error_of(lambda: np.from_dlpack(np.arange(2.0), device="cpu"))
-NP_ASARRAY_COPY_ERROR = _error_of(lambda: np.asarray([1.0], copy=True))
+NP_BOOL_ERROR = error_of(lambda: np.from_dlpack(np.zeros(2, dtype=bool)))
+NP_FROM_DLPACK_COPY_ERROR = error_of(lambda: np.from_dlpack(np.arange(2.0), copy=True))
+NP_FROM_DLPACK_DEVICE_ERROR = error_of(lambda: np.from_dlpack(np.arange(2.0), device="cpu"))
+NP_ASARRAY_COPY_ERROR = error_of(lambda: np.asarray([1.0], copy=True))
 
 
 def sample(dtype, n=6):
@@ -66,18 +60,6 @@ class LegacyArray(np.ndarray):
         return super().__dlpack__(stream=stream)
 
 
-class CapsuleHolder:
-    """Hands out one given capsule, every time it is asked (NumPy's
-    from_dlpack takes producers, not bare capsules)."""
-
-    def __init__(self, capsule):
-        self.capsule = capsule
-
-    def __dlpack__(self, **kwargs):
-        return self.capsule
-
-    def __dlpack_device__(self):
-        return (1, 0)
 
 
 class Recorder:
@@ -422,7 +404,7 @@ def test_tensorbridge_capsule_is_consumed_once_by_numpy(versioned):
     t = tb.tensor([1.0, 2.0], dtype="float64")
     cap = t.__dlpack__(max_version=(1, 0)) if versioned else t.__dlpack__()
     if versioned and not NP_VERSIONED:
-        why = _error_of(lambda: np.from_dlpack(CapsuleHolder(cap)))
+        why = error_of(lambda: np.from_dlpack(CapsuleHolder(cap)))
         assert why is not None and capsule_name(cap) == "dltensor_versioned"
         pytest.skip(f"NumPy {NP_VERSION} cannot consume a versioned capsule ({why})")
     a = np.from_dlpack(CapsuleHolder(cap))
@@ -653,7 +635,7 @@ def test_an_ml_dtypes_array_comes_back_to_tensorbridge(name):
 def test_bfloat16_over_dlpack_to_numpy():
     ml_dtypes = pytest.importorskip("ml_dtypes", reason="NumPy has no bfloat16 dtype without "
                                     "ml_dtypes")
-    why = _error_of(lambda: np.from_dlpack(np.zeros(2, dtype=ml_dtypes.bfloat16)))
+    why = error_of(lambda: np.from_dlpack(np.zeros(2, dtype=ml_dtypes.bfloat16)))
     if why:
         pytest.skip(f"NumPy {NP_VERSION} cannot move bfloat16 over DLPack even from itself: {why}")
     t = tb.tensor([1.0, -2.0], dtype="bfloat16")

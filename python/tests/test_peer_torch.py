@@ -12,26 +12,19 @@ torch = pytest.importorskip("torch")
 import torch.utils.dlpack as tud  # noqa: E402
 
 import tensorbridge as tb  # noqa: E402
+from frameworks import Spy, error_of  # noqa: E402
 from dlpack_ctypes import capsule_name  # noqa: E402
-from frameworks import Spy  # noqa: E402
 
 TORCH_VERSION = torch.__version__
 DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "bfloat16", "float32", "float64", "complex64", "complex128"]
 
 
-def _error_of(fn):
-    """None when fn() works, else 'ExceptionType: message' (the peer's own answer)."""
-    try:
-        fn()
-    except Exception as e:
-        return f"{type(e).__name__}: {e}"
-    return None
 
 
-TORCH_VERSIONED_ERROR = _error_of(lambda: torch.arange(1).__dlpack__(max_version=(1, 0)))
+TORCH_VERSIONED_ERROR = error_of(lambda: torch.arange(1).__dlpack__(max_version=(1, 0)))
 TORCH_VERSIONED = TORCH_VERSIONED_ERROR is None
-TORCH_COPY_ERROR = _error_of(lambda: torch.from_dlpack(torch.arange(2), copy=True))
+TORCH_COPY_ERROR = error_of(lambda: torch.from_dlpack(torch.arange(2), copy=True))
 
 
 class DLPackOnly:
@@ -67,7 +60,7 @@ def torch_sample(name):
 def skip_unless_torch_round_trips(name):
     """Skips when torch cannot move this dtype through DLPack with itself."""
     x = torch_sample(name)
-    why = _error_of(lambda: tud.from_dlpack(tud.to_dlpack(x)))
+    why = error_of(lambda: tud.from_dlpack(tud.to_dlpack(x)))
     if why:
         pytest.skip(f"torch {TORCH_VERSION} cannot round-trip {name} through DLPack with "
                     f"itself: {why}")
@@ -205,7 +198,7 @@ def test_tensorbridge_layouts_to_torch(layout):
 
 
 def test_negative_strides_are_beyond_torch():
-    why = _error_of(lambda: torch.arange(3)[::-1])
+    why = error_of(lambda: torch.arange(3)[::-1])
     if why:
         # And torch 1.13 aborts the process on a DLPack tensor with a negative
         # stride, so none is sent.
@@ -237,7 +230,7 @@ def test_torch_refusals_propagate(case):
 
 @pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")
 def test_a_dtype_tensorbridge_lacks_is_refused_and_the_capsule_left_to_torch():
-    why = _error_of(lambda: tud.from_dlpack(tud.to_dlpack(torch.zeros(2, dtype=torch.complex32))))
+    why = error_of(lambda: tud.from_dlpack(tud.to_dlpack(torch.zeros(2, dtype=torch.complex32))))
     if why:
         pytest.skip(f"torch {TORCH_VERSION} cannot move complex32 through DLPack: {why}")
     x = torch.tensor([1 + 2j, 3 - 1j], dtype=torch.complex32)
@@ -277,7 +270,7 @@ def test_tensorbridge_tensor_selects_dlpack_for_a_wrapped_torch_tensor():
 
 
 def test_torch_tensor_selects_dlpack_for_a_wrapped_tensorbridge_tensor():
-    why = _error_of(lambda: torch.tensor(DLPackOnly(torch.rand(3))))
+    why = error_of(lambda: torch.tensor(DLPackOnly(torch.rand(3))))
     if why:
         pytest.skip(f"torch {TORCH_VERSION}'s torch.tensor() does not read DLPack producers, "
                     f"not even its own tensors wrapped: {why}")
@@ -498,5 +491,5 @@ def test_torch_dtypes_as_dtype_arguments(attr, name):
     i = tb.tensor([1, 0])
     assert i.astype(spelling).dtype == name and i.to(dtype=spelling).dtype == name
     assert i.to(None, spelling).tolist() == t.tolist()
-    if _error_of(lambda: tud.from_dlpack(tud.to_dlpack(torch.zeros(1, dtype=spelling)))) is None:
+    if error_of(lambda: tud.from_dlpack(tud.to_dlpack(torch.zeros(1, dtype=spelling)))) is None:
         assert torch.from_dlpack(t).dtype == spelling  # torch agrees on the element type
