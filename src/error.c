@@ -22,6 +22,8 @@ static const char *const tb_status_names[] = {
     [TB_ERR_VERSION] = "TB_ERR_VERSION",
     [TB_ERR_INDEX] = "TB_ERR_INDEX",
     [TB_ERR_COPY_REQUIRED] = "TB_ERR_COPY_REQUIRED",
+    [TB_ERR_IO] = "TB_ERR_IO",
+    [TB_ERR_FORMAT] = "TB_ERR_FORMAT",
 };
 
 TB_API const char *tb_status_name(tb_status status) {

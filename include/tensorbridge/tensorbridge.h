@@ -64,7 +64,9 @@ typedef enum tb_status {
   TB_ERR_UNSUPPORTED = 8,  /* a valid request that this build cannot carry out */
   TB_ERR_VERSION = 9,      /* an ABI version this library does not speak */
   TB_ERR_INDEX = 10,       /* an index or dimension is out of range */
-  TB_ERR_COPY_REQUIRED = 11 /* the request needs a copy and copying was refused */
+  TB_ERR_COPY_REQUIRED = 11, /* the request needs a copy and copying was refused */
+  TB_ERR_IO = 12,            /* a system call on a file, socket or shared memory failed */
+  TB_ERR_FORMAT = 13         /* a file or handle is malformed (truncated, wrong magic, ...) */
 } tb_status;
 
 /* A static, human-readable name for a status ("TB_ERR_NOMEM"); never NULL. */
@@ -490,8 +492,28 @@ TB_API tb_status tb_from_dlpack(DLManagedTensor *managed, const tb_import_option
 TB_API tb_status tb_from_dltensor(const DLTensor *tensor, uint32_t flags,
                                   const tb_import_options *options, tb_tensor_t **out);
 
+/* ------------------------------------------------------------------------ */
+/* Files and processes                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * How a file is mapped (numpy.load's mmap_mode): READ shares the page cache
+ * read-only ('r', the tensor is read-only); COPY is copy-on-write, writes
+ * stay in this process ('c'); WRITE shares writes with the file ('r+').
+ */
+typedef enum tb_map_mode {
+  TB_MAP_READ = 0,
+  TB_MAP_COPY = 1,
+  TB_MAP_WRITE = 2
+} tb_map_mode;
+
 #ifdef __cplusplus
 }
 #endif
+
+/* .npy files, safetensors files, tensors in shared memory. */
+#include "tensorbridge/npy.h"
+#include "tensorbridge/safetensors.h"
+#include "tensorbridge/shm.h"
 
 #endif /* TENSORBRIDGE_H */

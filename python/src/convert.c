@@ -18,6 +18,7 @@ static PyObject *tbpy_exception_for(tb_status st) {
     case TB_ERR_DTYPE: return PyExc_TypeError;
     case TB_ERR_INDEX: return PyExc_IndexError;
     case TB_ERR_VERSION: return PyExc_BufferError;
+    case TB_ERR_IO: return PyExc_OSError;
     default: return PyExc_ValueError;
   }
 }
@@ -29,6 +30,7 @@ const char *tbpy_exception_name(tb_status st) {
     case TB_ERR_DTYPE: return "TypeError";
     case TB_ERR_INDEX: return "IndexError";
     case TB_ERR_VERSION: return "BufferError";
+    case TB_ERR_IO: return "OSError";
     default: return "ValueError";
   }
 }

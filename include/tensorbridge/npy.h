@@ -1,0 +1,19 @@
+/*
+ * libtensorbridge: npy (included by tensorbridge/tensorbridge.h).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef TENSORBRIDGE_NPY_H
+#define TENSORBRIDGE_NPY_H
+
+#include "tensorbridge/tensorbridge.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TENSORBRIDGE_NPY_H */
