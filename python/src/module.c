@@ -75,11 +75,16 @@ static PyObject *tbpy_new(PyObject *module, PyObject *args) {
   if (rc < 0) return NULL;
   Py_buffer view;
   if (PyObject_GetBuffer(buffer, &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-  int64_t numel = 1;
-  for (int32_t d = 0; d < nd; d++) numel *= shape[d] < 0 ? 0 : shape[d];
-  if ((size_t)view.len < (size_t)numel * tb_dtype_itemsize(src_dtype)) {
+  /* The bytes the shape needs, overflow-checked: pickled data reaches here. */
+  int64_t need = (int64_t)tb_dtype_itemsize(src_dtype);
+  bool overflow = false;
+  for (int32_t d = 0; d < nd; d++) {
+    overflow |= __builtin_mul_overflow(need, shape[d] < 0 ? 0 : shape[d], &need);
+  }
+  if (overflow || need > (int64_t)view.len) {
     PyBuffer_Release(&view);
-    PyErr_SetString(PyExc_ValueError, "_new: the buffer is smaller than the shape needs");
+    PyErr_Format(PyExc_ValueError, "_new: the buffer has %zd bytes, fewer than the shape needs",
+                 view.len);
     return NULL;
   }
   tb_tensor_t *out;

@@ -542,6 +542,39 @@ static PyObject *Tensor_to(PyObject *self, PyObject *const *args, Py_ssize_t nar
 static PyObject *np_asarray;
 
 /* numpy(): a NumPy array sharing the memory (read-only stays read-only). */
+/* __reduce__(): pickles by value, as (_new, (the C-order bytes, dtype name,
+ * shape)); a copy comes back, on the host. multiprocessing's pickler sends
+ * tensors in shared memory by handle instead (tensorbridge/_shared.py). */
+static PyObject *Tensor_reduce(PyObject *self, PyObject *unused) {
+  (void)unused;
+  const tb_tensor_t *t = TENSOR(self);
+  const char *name = tb_dtype_name(tb_tensor_dtype(t));
+  if (name == NULL) {
+    PyErr_SetString(PyExc_TypeError, "pickle: this tensor's dtype has no name");
+    return NULL;
+  }
+  tb_tensor_t *host = NULL;
+  tb_status st = tbpy_device_is_host(tb_tensor_device(t))
+                     ? tb_tensor_contiguous(t, TB_ORDER_C, &host)
+                     : tb_tensor_to(t, (DLDevice){kDLCPU, 0}, NULL, TB_ORDER_C, 0, &host);
+  if (st != TB_OK) return tbpy_raise(st);
+  PyObject *bytes = PyBytes_FromStringAndSize(tb_tensor_data(host),
+                                              (Py_ssize_t)tb_tensor_nbytes(host));
+  PyObject *shape = int64_tuple(tb_tensor_shape(host), tb_tensor_ndim(host));
+  tb_tensor_release(host);
+  PyObject *module = PyImport_ImportModule("tensorbridge._tensorbridge");
+  PyObject *rebuild = module != NULL ? PyObject_GetAttrString(module, "_new") : NULL;
+  Py_XDECREF(module);
+  PyObject *out = NULL;
+  if (bytes != NULL && shape != NULL && rebuild != NULL) {
+    out = Py_BuildValue("(O(OsO))", rebuild, bytes, name, shape);
+  }
+  Py_XDECREF(bytes);
+  Py_XDECREF(shape);
+  Py_XDECREF(rebuild);
+  return out;
+}
+
 static PyObject *Tensor_numpy(PyObject *self, PyObject *unused) {
   (void)unused;
   /* NumPy would quietly wrap an unexportable tensor in an object array:
@@ -776,6 +809,8 @@ static PyMethodDef Tensor_methods[] = {
     {"clone", Tensor_copy, METH_NOARGS, "clone()\n--\n\nThe same as copy()."},
     {"detach", Tensor_detach, METH_NOARGS,
      "detach()\n--\n\nThe same memory as a new Tensor (no autograd here; for torch-like code)."},
+    {"__reduce__", Tensor_reduce, METH_NOARGS,
+     "__reduce__()\n--\n\nPickles by value (a host copy of the elements in C order)."},
     {"numpy", Tensor_numpy, METH_NOARGS,
      "numpy()\n--\n\nA NumPy array sharing the memory (through the buffer protocol)."},
     {"tolist", Tensor_tolist, METH_NOARGS, "tolist()\n--\n\nNested lists of Python numbers."},

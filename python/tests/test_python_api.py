@@ -404,3 +404,28 @@ def test_error_messages_name_python_calls_not_c_ones():
         assert "TB_" not in text and "tensor_" not in text, text
         assert not text.startswith(("tb_", "to_dlpack")), text
     assert seen == 15
+
+
+# ---- pickle (by value) ----
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint16", "int64", "float16", "bfloat16",
+                                   "float32", "complex128"])
+def test_pickle_round_trips_by_value(dtype):
+    import pickle
+    base = tb.tensor([[1, 0, 2], [3, 1, 0]], dtype=dtype)
+    for t in (base, base.T, base[:, ::-2], base[1], base[0, 0]):
+        for protocol in (2, pickle.HIGHEST_PROTOCOL):
+            u = pickle.loads(pickle.dumps(t, protocol=protocol))
+            assert u.dtype is t.dtype and u.shape == t.shape and u.tolist() == t.tolist()
+            assert u.data_ptr() != t.data_ptr() and not u.readonly and u.is_contiguous()
+
+
+def test_pickled_data_that_lies_about_its_size_is_refused():
+    import pickle
+    good = pickle.dumps(tb.tensor([1.0, 2.0]))
+    bad = good.replace(b"\x02\x85", b"\x09\x85")  # shape (2,) -> (9,)
+    assert bad != good
+    with pytest.raises(ValueError, match="fewer than the shape needs"):
+        pickle.loads(bad)
+    with pytest.raises(ValueError, match="fewer than the shape needs"):
+        tb._tb._new(b"", "float32", (2 ** 62, 2 ** 62))
