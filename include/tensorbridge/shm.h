@@ -1,5 +1,32 @@
 /*
- * libtensorbridge: shm (included by tensorbridge/tensorbridge.h).
+ * libtensorbridge: tensors in shared memory (included by tensorbridge/tensorbridge.h).
+ *
+ * A shared tensor lives in a block of memory that is a file descriptor: an
+ * anonymous memfd on Linux (memfd_create, sealed once sized against
+ * shrinking, growing and further seals), else a POSIX shared-memory object
+ * (shm_open under a random name that is shm_unlink'ed straight after it is
+ * opened, so that nothing is ever left in /dev/shm, not even by a process
+ * that is killed).
+ * Another process attaches to it without copying: it receives the
+ * descriptor (inherited across fork, or passed over a Unix socket with
+ * SCM_RIGHTS) and a small handle, a byte string describing the tensor,
+ * and maps the same pages. Writes are seen in every process that maps the
+ * block. This is what torch.multiprocessing does with share_memory_() and
+ * its "file_descriptor" strategy.
+ *
+ * Each tb_shm_empty, tb_shm_share copy and attach makes one storage: a
+ * mapping and a descriptor of its own, unmapped and closed when the last
+ * tensor over that storage (views included) is released. The memory itself
+ * goes when no process maps it and no descriptor to it is open (one in
+ * flight in a socket counts).
+ *
+ * The environment variable TB_SHM_KIND picks how new blocks are made:
+ * "shm_open" uses the POSIX object even where memfd_create exists (the
+ * tests run both), "memfd" or unset the memfd where this build and kernel
+ * have it. It is read at each tb_shm_empty / tb_shm_share.
+ *
+ * Host memory only: CUDA tensors get TB_ERR_UNSUPPORTED (sharing them needs
+ * CUDA IPC handles, a later step), other device memory TB_ERR_DEVICE.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -11,6 +38,127 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * A fresh C-order CPU tensor in a new shared block, filled with zero bits
+ * (the pages of a new block are zero). The block is exactly the tensor's
+ * bytes (0 for a size-0 tensor: a descriptor, no mapping, data NULL).
+ * Returns a new reference. TB_ERR_IO (with the system's reason) when the
+ * block cannot be made, sized or mapped.
+ */
+TB_API tb_status tb_shm_empty(DLDataType dtype, int32_t ndim, const int64_t *shape,
+                              tb_tensor_t **out);
+
+/*
+ * The tensor in shared memory, as torch's share_memory_() (but not in
+ * place): when t is already shared (tb_tensor_is_shared), *out is t itself,
+ * a new reference to it; otherwise a copy of t's elements into a fresh
+ * C-order shared block (tb_shm_empty), writable like every copy, whose
+ * writes are not seen by t. Borrows t; returns a new reference.
+ * Host-addressable memory (CPU, CUDA pinned and managed, ROCm host) is
+ * copied to a CPU tensor; CUDA device memory gets TB_ERR_UNSUPPORTED, other
+ * devices TB_ERR_DEVICE.
+ */
+TB_API tb_status tb_shm_share(const tb_tensor_t *t, tb_tensor_t **out);
+
+/* True when t's storage is a shared block (made by tb_shm_empty or
+ * tb_shm_share, or attached with tb_shm_attach / tb_shm_recv), views
+ * included; false for NULL and for every other tensor. Borrows t. */
+TB_API bool tb_tensor_is_shared(const tb_tensor_t *t);
+
+/*
+ * The handle: a self-describing byte string, all integers little-endian.
+ *
+ *   offset  size      field
+ *        0     4      magic "TBSM" (0x54 0x42 0x53 0x4D)
+ *        4     2      version, 1
+ *        6     2      ndim, 0..TB_MAX_NDIM
+ *        8     1      dtype code (DLDataTypeCode)
+ *        9     1      dtype bits
+ *       10     2      dtype lanes, 1
+ *       12     4      flags: TB_FLAG_READONLY or 0
+ *       16     8      block_size: bytes of the shared block
+ *       24     8      byte_offset: bytes from the block's first byte to the
+ *                     element at index (0, ..., 0)
+ *       32  8*ndim    shape, int64
+ *  32+8*ndim 8*ndim   strides in elements, int64 (any sign)
+ *
+ * Its length is TB_SHM_HANDLE_SIZE(ndim) exactly: 32 + 16 * ndim bytes, at
+ * most TB_SHM_HANDLE_MAX. Only the descriptor carries the memory; the
+ * handle says which part of it the tensor is.
+ */
+#define TB_SHM_HANDLE_VERSION 1
+#define TB_SHM_HANDLE_SIZE(ndim) (32 + 16 * (size_t)(ndim))
+#define TB_SHM_HANDLE_MAX TB_SHM_HANDLE_SIZE(TB_MAX_NDIM)
+
+/*
+ * Writes t's handle into buf (capacity bytes; TB_SHM_HANDLE_MAX always
+ * suffices), its length to *len and the block's descriptor to *fd. The
+ * descriptor is borrowed: it stays owned by t's storage and valid while t
+ * or any tensor sharing its storage lives; send it (or dup it), never close
+ * it. Borrows t. TB_ERR_INVALID when t is not shared (tb_shm_share it
+ * first) or capacity is smaller than the handle (the message gives its
+ * size); TB_ERR_UNSUPPORTED for a CUDA tensor, TB_ERR_DEVICE for other
+ * device memory.
+ */
+TB_API tb_status tb_shm_handle_encode(const tb_tensor_t *t, void *buf, size_t capacity,
+                                      size_t *len, int *fd);
+
+/*
+ * A tensor over the block that fd refers to, described by the handle in
+ * buf (len bytes). Borrows both: the descriptor is duplicated (close-on-
+ * exec) and the caller keeps, and closes, its own. Returns a new
+ * reference, a CPU tensor mapping the same pages as the sender's (another
+ * mapping, so its data pointer differs even in the same process; writes
+ * through either are seen through the other). A read-only handle gives a
+ * read-only tensor mapped PROT_READ (and accepts a descriptor opened
+ * read-only).
+ *
+ * The bytes are checked before the descriptor is touched, each failure
+ * naming the field: TB_ERR_FORMAT for a length other than 32 + 16 * ndim
+ * (truncated or trailing bytes), the magic, ndim above TB_MAX_NDIM,
+ * unknown flag bits, a negative extent, a view reaching outside the block
+ * (below its first byte or past block_size); TB_ERR_VERSION for another
+ * version; TB_ERR_DTYPE for a dtype this library does not know (or lanes
+ * other than 1); TB_ERR_OVERFLOW when shape x strides x itemsize overflows
+ * int64. Then the descriptor: TB_ERR_IO (with errno's text) when fstat,
+ * dup or mmap fail (a closed descriptor is EBADF); TB_ERR_INVALID when it
+ * is not a regular file (a socket, pipe, device or directory), or holds
+ * fewer bytes than block_size (a descriptor that lies about its extent).
+ *
+ * Any regular file is accepted, not only memfds and POSIX shared memory:
+ * a file on disk attaches like numpy.memmap (mode 'r+'), sharing its page
+ * cache. Only a memfd made by this library is sealed against shrinking;
+ * the process that can write another kind of file can truncate it under
+ * the mapping, and a later access then raises SIGBUS, as with any mapped
+ * file.
+ */
+TB_API tb_status tb_shm_attach(const void *buf, size_t len, int fd, tb_tensor_t **out);
+
+/*
+ * Sends t's handle and descriptor over a connected Unix-domain socket, in
+ * one sendmsg: the handle bytes with the descriptor attached (SCM_RIGHTS).
+ * Stream, datagram and seqpacket sockets all work; a blocking socket is
+ * expected (a non-blocking one may fail with TB_ERR_IO, EAGAIN). No
+ * SIGPIPE is raised where MSG_NOSIGNAL exists (Linux, the BSDs): a closed
+ * peer is TB_ERR_IO (EPIPE). Borrows t, which may be released as soon as
+ * this returns: the descriptor in flight keeps the block alive until the
+ * receiver takes it (or the socket is closed unread). Statuses as
+ * tb_shm_handle_encode's, and TB_ERR_IO for the socket.
+ */
+TB_API tb_status tb_shm_send(int socket, const tb_tensor_t *t);
+
+/*
+ * Receives one tb_shm_send message and attaches to it (tb_shm_attach's
+ * checks and statuses). Returns a new reference. The received descriptor
+ * is close-on-exec and owned by the result; on every failure each
+ * descriptor that arrived is closed. TB_ERR_FORMAT when the message carries
+ * no descriptor or more than one, was cut (MSG_TRUNC, MSG_CTRUNC) or is
+ * not a handle; TB_ERR_IO for the socket itself, and when the peer closed
+ * it before a whole message. On a stream socket a failure may leave part
+ * of a message unread: close the connection then.
+ */
+TB_API tb_status tb_shm_recv(int socket, tb_tensor_t **out);
 
 #ifdef __cplusplus
 }

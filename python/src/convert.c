@@ -51,7 +51,10 @@ static const struct {
     {"tensor_copy: ", "copy: "},           {"tensor_new: ", "tensor: "},
     {"tensor_empty: ", "tensor: "},        {"to_dlpack_versioned: ", "__dlpack__: "},
     {"to_dlpack: ", "__dlpack__: "},
+    {"shm_handle_encode: ", "shared memory handle: "}, {"shm_attach: ", "shared memory attach: "},
+    {"shm_share: ", "share_memory_: "},
 }, message_phrases[] = {
+    {"(tb_shm_share gives one that is)", "(share_memory_() moves it there)"},
     {"; pass TB_CAST_DISCARD_IMAG to keep the real part",
      "; take the real part explicitly first (numpy.real, torch.real)"},
     {"export versioned, copy, or pass TB_EXPORT_ALLOW_READONLY_LEGACY",

@@ -31,7 +31,10 @@
  *   index.c     indexing (views) and item assignment;
  *   dlpack.c    DLPack export and import (from_dlpack), the deleters that
  *               take the GIL, and the C exchange table this module publishes;
- *   sequence.c  tensor(nested sequences) in one C pass.
+ *   sequence.c  tensor(nested sequences) in one C pass;
+ *   io.c        files and processes: .npy and safetensors files, shared
+ *               memory (share_memory_, is_shared, the handle
+ *               multiprocessing pickles).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -264,6 +267,12 @@ static PyMethodDef module_methods[] = {
     {"_has_buffer_format", tbpy_has_buffer_format, METH_O, NULL},
     {"_is_host", tbpy_is_host, METH_O, NULL},
     {"_device_differs", tbpy_device_differs, METH_VARARGS, NULL},
+    {"_shm_handle", tbpy_shm_handle, METH_O, NULL},
+    {"_shm_attach", tbpy_shm_attach, METH_VARARGS, NULL},
+    {"_npy_load", tbpy_npy_load, METH_VARARGS, NULL},
+    {"_npy_save", tbpy_npy_save, METH_VARARGS, NULL},
+    {"_safetensors_load", tbpy_safetensors_load, METH_O, NULL},
+    {"_safetensors_save", tbpy_safetensors_save, METH_VARARGS, NULL},
     {"_exchange_calls", tbpy_exchange_calls, METH_NOARGS,
      "_exchange_calls()\n--\n\n"
      "How many times each function of this module's DLPack C exchange table has\n"

@@ -86,6 +86,10 @@ extern PyTypeObject Tensor_Type;
 typedef struct {
   PyObject_HEAD
   tb_tensor_t *t;
+  /* The tensor t replaced, when share_memory_() moved this object into
+   * shared memory: kept until the object goes, because buffers exported
+   * before, and C code running with the old t borrowed, may still use it. */
+  tb_tensor_t *retired;
 } TensorObject;
 
 #define Tensor_Check(op) Py_IS_TYPE((op), &Tensor_Type)
@@ -196,6 +200,20 @@ extern PySequenceMethods Tensor_as_sequence;
 /* ------------------------------------------------------------------------ */
 /* DLPack (dlpack.c)                                                        */
 /* ------------------------------------------------------------------------ */
+
+/* Shared memory (io.c): Tensor.share_memory_() and is_shared(), and the
+ * module functions _shm_handle(t) -> (bytes, fd) and _shm_attach(bytes, fd). */
+PyObject *tbpy_Tensor_share_memory(PyObject *self, PyObject *unused);
+PyObject *tbpy_Tensor_is_shared(PyObject *self, PyObject *unused);
+PyObject *tbpy_shm_handle(PyObject *module, PyObject *arg);
+PyObject *tbpy_shm_attach(PyObject *module, PyObject *args);
+/* Files (io.c): _npy_load(path, mode), _npy_save(path, t),
+ * _safetensors_load(path), _safetensors_save(path, names, tensors, keys,
+ * values). */
+PyObject *tbpy_npy_load(PyObject *module, PyObject *args);
+PyObject *tbpy_npy_save(PyObject *module, PyObject *args);
+PyObject *tbpy_safetensors_load(PyObject *module, PyObject *arg);
+PyObject *tbpy_safetensors_save(PyObject *module, PyObject *args);
 
 /* _exchange_calls(): {table function name: calls so far}. */
 PyObject *tbpy_exchange_calls(PyObject *module, PyObject *unused);

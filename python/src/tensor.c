@@ -20,6 +20,7 @@ PyObject *tbpy_tensor_wrap(tb_tensor_t *t) {
     return NULL;
   }
   o->t = t;
+  o->retired = NULL;
   return (PyObject *)o;
 }
 
@@ -30,6 +31,7 @@ PyObject *tbpy_tensor_result(tb_status st, tb_tensor_t *const *out) {
 
 static void Tensor_dealloc(PyObject *self) {
   tb_tensor_release(TENSOR(self));
+  tb_tensor_release(((TensorObject *)self)->retired);
   Py_TYPE(self)->tp_free(self);
 }
 
@@ -809,6 +811,14 @@ static PyMethodDef Tensor_methods[] = {
     {"clone", Tensor_copy, METH_NOARGS, "clone()\n--\n\nThe same as copy()."},
     {"detach", Tensor_detach, METH_NOARGS,
      "detach()\n--\n\nThe same memory as a new Tensor (no autograd here; for torch-like code)."},
+    {"share_memory_", tbpy_Tensor_share_memory, METH_NOARGS,
+     "share_memory_()\n--\n\n"
+     "Moves this tensor into shared memory (as torch's share_memory_): a copy in C\n"
+     "order, unless it is there already; returns self. multiprocessing then sends it\n"
+     "to other processes by handle (the same memory), not by value. Views made\n"
+     "before keep the old memory."},
+    {"is_shared", tbpy_Tensor_is_shared, METH_NOARGS,
+     "is_shared()\n--\n\nWhether the tensor's memory is shared memory other processes can map."},
     {"__reduce__", Tensor_reduce, METH_NOARGS,
      "__reduce__()\n--\n\nPickles by value (a host copy of the elements in C order)."},
     {"numpy", Tensor_numpy, METH_NOARGS,

@@ -17,15 +17,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _convert, _dtypes
+from . import _convert, _dtypes, _shared
 from . import _tensorbridge as _tb
 from ._convert import asarray as asarray, tensor as tensor
 from ._dtypes import dtype as dtype
+from ._files import load as load, load_safetensors as load_safetensors, save as save
+from ._files import save_safetensors as save_safetensors
 from ._tensorbridge import Tensor as Tensor, from_dlpack as from_dlpack
 from ._tensorbridge import get_num_threads as get_num_threads, is_available as is_available
 from ._tensorbridge import set_num_threads as set_num_threads
 
 _tb._register(_dtypes.parse, _dtypes._DTYPES, _convert._array, _convert._refused)
+_shared.register()  # tensors in shared memory travel through multiprocessing by handle
 
 # One module attribute per dtype, as torch and NumPy have them: tb.float32, ...
 globals().update(_dtypes._DTYPES)
@@ -59,7 +62,8 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps the two lis
 
 __version__: str = _tb.library_version
 __all__ = ["Tensor", "asarray", "dtype", "from_dlpack", "from_numpy", "tensor", "is_available",
-           "set_num_threads", "get_num_threads"]
+           "set_num_threads", "get_num_threads", "load", "save", "load_safetensors",
+           "save_safetensors"]
 __all__ += sorted(_dtypes._DTYPES)
 
 
