@@ -1,10 +1,16 @@
+#define _XOPEN_SOURCE 700 /* mkdtemp, realpath */
+
 #include "support.h"
 
 #include "fake_devices.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tensorbridge/backend.h"
 
@@ -106,4 +112,115 @@ void test_thread_start(test_thread *t, int (*fn)(void *), void *arg) {
 int test_thread_join(test_thread *t) {
   assert_int_equal(pthread_join(t->id, NULL), 0);
   return t->result;
+}
+
+/* ---- files ---- */
+
+static char g_scratch[4096]; /* the run's folder, canonical; "" before setup */
+
+int scratch_setup(void **state) {
+  (void)state;
+  const char *base = getenv("TMPDIR");
+  char tmpl[4096];
+  const int n = snprintf(tmpl, sizeof tmpl, "%s/tb-test-XXXXXX",
+                         base != NULL && base[0] != '\0' ? base : "/tmp");
+  if (n < 0 || (size_t)n >= sizeof tmpl || mkdtemp(tmpl) == NULL) return -1;
+  char *canonical = realpath(tmpl, NULL);
+  if (canonical == NULL) {
+    (void)rmdir(tmpl);
+    return -1;
+  }
+  const size_t len = strlen(canonical);
+  if (len >= sizeof g_scratch) {
+    free(canonical);
+    (void)rmdir(tmpl);
+    return -1;
+  }
+  memcpy(g_scratch, canonical, len + 1);
+  free(canonical);
+  return 0;
+}
+
+int scratch_teardown(void **state) {
+  (void)state;
+  DIR *d = opendir(g_scratch);
+  if (d == NULL) return -1;
+  struct dirent *e;
+  char path[8192];
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(path, sizeof path, "%s/%s", g_scratch, e->d_name);
+    if (rmdir(path) != 0) (void)unlink(path);
+  }
+  closedir(d);
+  const int rc = rmdir(g_scratch);
+  g_scratch[0] = '\0';
+  return rc;
+}
+
+const char *scratch_dir(void) { return g_scratch; }
+
+void scratch_path(char *out, size_t size, const char *name) {
+  assert_true(g_scratch[0] != '\0'); /* the group setup is scratch_setup */
+  const int n = snprintf(out, size, "%s/%s", g_scratch, name);
+  assert_true(n >= 0 && (size_t)n < size);
+}
+
+int count_dir_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+void write_file(const char *path, const void *bytes, size_t n) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  if (n > 0) assert_int_equal(fwrite(bytes, 1, n, f), n);
+  assert_int_equal(fclose(f), 0);
+}
+
+unsigned char *read_file(const char *path, size_t *n) {
+  int fd = open(path, O_RDONLY);
+  assert_true(fd >= 0);
+  struct stat st;
+  assert_int_equal(fstat(fd, &st), 0);
+  unsigned char *bytes = malloc((size_t)st.st_size + 1);
+  assert_non_null(bytes);
+  size_t got = 0;
+  while (got < (size_t)st.st_size) {
+    ssize_t r = read(fd, bytes + got, (size_t)st.st_size - got);
+    assert_true(r > 0);
+    got += (size_t)r;
+  }
+  close(fd);
+  *n = got;
+  return bytes;
+}
+
+int count_mappings(const char *path, uintptr_t *start, uintptr_t *end) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  assert_non_null(f);
+  char line[8192 + 256];
+  int n = 0;
+  while (fgets(line, sizeof line, f) != NULL) {
+    char *name = strchr(line, '/');
+    if (name == NULL) continue;
+    name[strcspn(name, "\n")] = '\0';
+    if (strcmp(name, path) != 0) continue;
+    if (n == 0 && start != NULL) {
+      unsigned long long lo, hi;
+      assert_int_equal(sscanf(line, "%llx-%llx", &lo, &hi), 2);
+      *start = (uintptr_t)lo;
+      *end = (uintptr_t)hi;
+    }
+    n++;
+  }
+  fclose(f);
+  return n;
 }

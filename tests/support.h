@@ -117,6 +117,40 @@ typedef struct test_thread {
 void test_thread_start(test_thread *t, int (*fn)(void *), void *arg);
 int test_thread_join(test_thread *t);
 
+/*
+ * A scratch folder for the run, for suites that write files. The group
+ * setup makes it under $TMPDIR (else /tmp); the group teardown removes it
+ * with the files and empty folders left in it:
+ *   return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
+ * Its path is canonical (realpath), as /proc/self/maps names its files.
+ */
+int scratch_setup(void **state);
+int scratch_teardown(void **state);
+/* The folder's path. */
+const char *scratch_dir(void);
+/* The path of `name` in the folder, into out[size]; the test fails where it
+ * does not fit. */
+void scratch_path(char *out, size_t size, const char *name);
+/* Declares `char var[]` holding the path of `name` in the folder. */
+#define SCRATCH_PATH(var, name) \
+  char var[8192];               \
+  scratch_path(var, sizeof var, name)
+
+/* Names in a folder other than . and .. (the test fails where it cannot be
+ * opened). */
+int count_dir_entries(const char *dir);
+
+/* Writes n bytes to path, replacing what was there. */
+void write_file(const char *path, const void *bytes, size_t n);
+/* The whole file with plain read(), as another process would see it:
+ * malloc'ed (a byte more than *n, so never NULL), *n its size. */
+unsigned char *read_file(const char *path, size_t *n);
+
+/* Lines of /proc/self/maps that name exactly `path` (canonical; a deleted
+ * file's "path (deleted)" is not it): one per mapping of the file. Where
+ * start is not NULL, the first one's range goes to *start and *end. */
+int count_mappings(const char *path, uintptr_t *start, uintptr_t *end);
+
 static inline DLDevice cpu(void) { return (DLDevice){kDLCPU, 0}; }
 static inline DLDataType dt(uint8_t code, uint8_t bits) { return tb_dtype(code, bits); }
 #define F32 dt(kDLFloat, 32)

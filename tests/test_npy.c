@@ -8,11 +8,9 @@
  * (/proc/self/maps): the tensor's data lies in the mapping of the file at
  * the header's offset, and the mapping is gone after the last release.
  */
-#define _GNU_SOURCE /* mkdtemp, realpath, strdup */
+#define _GNU_SOURCE /* memmem */
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,81 +25,6 @@
 /* ------------------------------------------------------------------------ */
 /* Files                                                                    */
 /* ------------------------------------------------------------------------ */
-
-static char g_dir[4096]; /* the run's folder, canonical (as /proc/self/maps names it) */
-
-static int make_dir(void **state) {
-  (void)state;
-  const char *base = getenv("TMPDIR");
-  char tmpl[4096];
-  snprintf(tmpl, sizeof tmpl, "%s/tb-npy-XXXXXX", base != NULL && base[0] != '\0' ? base : "/tmp");
-  if (mkdtemp(tmpl) == NULL) return -1;
-  if (realpath(tmpl, g_dir) == NULL) return -1;
-  return 0;
-}
-
-/* Names in the run's folder, other than . and .. */
-static int count_dir_entries(void) {
-  DIR *d = opendir(g_dir);
-  assert_non_null(d);
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
-  }
-  closedir(d);
-  return n;
-}
-
-static int remove_dir(void **state) {
-  (void)state;
-  DIR *d = opendir(g_dir);
-  if (d == NULL) return -1;
-  struct dirent *e;
-  char path[8192];
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-    if (rmdir(path) != 0) unlink(path);
-  }
-  closedir(d);
-  return rmdir(g_dir);
-}
-
-/* A path in the run's folder (a static buffer per call site is enough: the
- * tests keep at most a few at a time, each in its own array). */
-static void path_of(char *out, size_t size, const char *name) {
-  snprintf(out, size, "%s/%s", g_dir, name);
-}
-#define PATH(var, name) \
-  char var[8192];       \
-  path_of(var, sizeof var, name)
-
-static void write_file(const char *path, const void *bytes, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  if (n > 0) assert_int_equal(fwrite(bytes, 1, n, f), n);
-  assert_int_equal(fclose(f), 0);
-}
-
-/* The whole file with plain read(), as another process would see it. */
-static unsigned char *read_file(const char *path, size_t *n) {
-  int fd = open(path, O_RDONLY);
-  assert_true(fd >= 0);
-  struct stat st;
-  assert_int_equal(fstat(fd, &st), 0);
-  unsigned char *bytes = malloc((size_t)st.st_size + 1);
-  assert_non_null(bytes);
-  size_t got = 0;
-  while (got < (size_t)st.st_size) {
-    ssize_t r = read(fd, bytes + got, (size_t)st.st_size - got);
-    assert_true(r > 0);
-    got += (size_t)r;
-  }
-  close(fd);
-  *n = got;
-  return bytes;
-}
 
 /*
  * A .npy file: magic, version major.0, the length field, `dict`, spaces,
@@ -140,34 +63,9 @@ static void write_npy(const char *path, unsigned major, const char *dict, size_t
   free(b);
 }
 
-/* Lines of /proc/self/maps that name `path`; the first one's range. */
-static int count_mappings(const char *path, uintptr_t *start, uintptr_t *end) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  assert_non_null(f);
-  char line[8192 + 256];
-  int n = 0;
-  while (fgets(line, sizeof line, f) != NULL) {
-    char *name = strchr(line, '/');
-    if (name == NULL) continue;
-    name[strcspn(name, "\n")] = '\0';
-    if (strcmp(name, path) != 0) continue;
-    if (n == 0 && start != NULL) {
-      unsigned long long lo, hi;
-      assert_int_equal(sscanf(line, "%llx-%llx", &lo, &hi), 2);
-      *start = (uintptr_t)lo;
-      *end = (uintptr_t)hi;
-    }
-    n++;
-  }
-  fclose(f);
-  return n;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Tensors                                                                  */
 /* ------------------------------------------------------------------------ */
-
-static DLDataType dtype_of(uint8_t code, uint8_t bits) { return tb_dtype(code, bits); }
 
 /* Every dtype NumPy and the library share, with NumPy's descr. */
 static const struct {
@@ -224,7 +122,7 @@ static void assert_same_elements(const tb_tensor_t *a, const tb_tensor_t *b) {
 
 /* Saves t to `name`, loads it back (read-only) and compares. */
 static void assert_round_trip(const tb_tensor_t *t, const char *name) {
-  PATH(path, name);
+  SCRATCH_PATH(path, name);
   assert_ok(tb_npy_save(path, t));
   tb_tensor_t *back;
   assert_ok(tb_npy_load(path, TB_MAP_READ, &back));
@@ -259,7 +157,7 @@ static unsigned char *numpy_f4_3x4(size_t *len) {
 
 static void numpy_written_file_loads(void **state) {
   (void)state;
-  PATH(path, "numpy-f4.npy");
+  SCRATCH_PATH(path, "numpy-f4.npy");
   size_t len;
   unsigned char *b = numpy_f4_3x4(&len);
   write_file(path, b, len);
@@ -283,7 +181,7 @@ static void numpy_written_file_loads(void **state) {
  * F order: 0 3 1 4 2 5. It loads as an F-ordered tensor over the file. */
 static void numpy_fortran_file_loads_f_ordered(void **state) {
   (void)state;
-  PATH(path, "numpy-f8-fortran.npy");
+  SCRATCH_PATH(path, "numpy-f8-fortran.npy");
   static const char dict[] = "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }";
   unsigned char b[128 + 48];
   memcpy(b, "\x93NUMPY\x01\x00\x76\x00", 10);
@@ -314,7 +212,7 @@ static void numpy_fortran_file_loads_f_ordered(void **state) {
   assert_int_equal(count_mappings(path, &start, &end), 1);
   assert_ptr_equal(tb_tensor_data(t), (void *)(start + 128));
   /* Saved back, it is C order with the same elements. */
-  PATH(again, "numpy-f8-fortran-saved.npy");
+  SCRATCH_PATH(again, "numpy-f8-fortran-saved.npy");
   assert_ok(tb_npy_save(again, t));
   tb_tensor_t *back;
   assert_ok(tb_npy_load(again, TB_MAP_READ, &back));
@@ -327,7 +225,7 @@ static void numpy_fortran_file_loads_f_ordered(void **state) {
 
 static void save_writes_what_numpy_writes(void **state) {
   (void)state;
-  PATH(path, "saved-f4.npy");
+  SCRATCH_PATH(path, "saved-f4.npy");
   float values[12];
   for (int i = 0; i < 12; i++) values[i] = (float)i;
   int64_t shape[2] = {3, 4};
@@ -409,7 +307,7 @@ static void assert_npy_layout(const char *path, const char *descr, const char *s
 
 static void saved_headers_follow_the_format(void **state) {
   (void)state;
-  PATH(path, "layout.npy");
+  SCRATCH_PATH(path, "layout.npy");
   tb_tensor_t *t;
   /* 0-d */
   int16_t scalar = -7;
@@ -426,14 +324,14 @@ static void saved_headers_follow_the_format(void **state) {
   tb_tensor_release(t);
   /* empty, three dimensions */
   int64_t empty[3] = {2, 0, 3};
-  assert_ok(tb_tensor_empty(dtype_of(TB_DL_COMPLEX, 128), 3, empty, cpu(), TB_ORDER_C, &t));
+  assert_ok(tb_tensor_empty(dt(TB_DL_COMPLEX, 128), 3, empty, cpu(), TB_ORDER_C, &t));
   assert_ok(tb_npy_save(path, t));
   assert_npy_layout(path, "<c16", "(2, 0, 3)", 2, NULL, 0);
   tb_tensor_release(t);
   /* bool, and an extent with many digits (the growth room shrinks) */
   bool flags[3] = {true, false, true};
   int64_t three = 3;
-  const DLDataType b8 = dtype_of(TB_DL_BOOL, 8);
+  const DLDataType b8 = dt(TB_DL_BOOL, 8);
   assert_ok(tb_from_array(flags, 0, b8, 1, &three, NULL, cpu(), 0, NULL, NULL, &t));
   assert_ok(tb_npy_save(path, t));
   assert_npy_layout(path, "|b1", "(3,)", 3, flags, 3);
@@ -467,10 +365,10 @@ static void every_dtype_and_shape_round_trips(void **state) {
   static const int64_t shapes[5][3] = {{0}, {0}, {2, 0, 3}, {3, 4}, {2, 3, 4}};
   static const int32_t ndims[5] = {0, 1, 3, 2, 3};
   for (size_t k = 0; k < N_NPY_DTYPES; k++) {
-    DLDataType dtype = dtype_of(k_npy_dtypes[k].code, k_npy_dtypes[k].bits);
+    DLDataType dtype = dt(k_npy_dtypes[k].code, k_npy_dtypes[k].bits);
     for (int s = 0; s < 5; s++) {
       tb_tensor_t *t = pattern_tensor(dtype, ndims[s], shapes[s]);
-      PATH(path, "dtype.npy");
+      SCRATCH_PATH(path, "dtype.npy");
       assert_ok(tb_npy_save(path, t));
       /* the header names NumPy's descr */
       tb_npy_header h;
@@ -501,7 +399,7 @@ static void f_ordered_tensor_is_saved_in_c_order(void **state) {
   tb_tensor_t *c = pattern_tensor(I32, 3, shape), *f;
   assert_ok(tb_tensor_copy(c, NULL, TB_ORDER_F, 0, &f));
   assert_false(tb_tensor_is_contiguous(f, TB_ORDER_C));
-  PATH(path, "from-f.npy");
+  SCRATCH_PATH(path, "from-f.npy");
   assert_ok(tb_npy_save(path, f));
   tb_tensor_t *back;
   assert_ok(tb_npy_load(path, TB_MAP_READ, &back));
@@ -536,7 +434,7 @@ static void strided_sources_are_saved_in_c_order(void **state) {
   tb_tensor_release(v);
   /* broadcast: zero strides */
   int64_t row_shape[2] = {1, 4}, wide[3] = {5, 3, 4};
-  tb_tensor_t *row = pattern_tensor(dtype_of(TB_DL_COMPLEX, 64), 2, row_shape);
+  tb_tensor_t *row = pattern_tensor(dt(TB_DL_COMPLEX, 64), 2, row_shape);
   assert_ok(tb_tensor_expand(row, 3, wide, &v));
   assert_int_equal(tb_tensor_strides(v)[0], 0);
   assert_int_equal(tb_tensor_strides(v)[1], 0);
@@ -553,7 +451,7 @@ static void strided_sources_are_saved_in_c_order(void **state) {
   tb_tensor_release(w);
   /* float16 and bool through the strided path too */
   for (int k = 0; k < 2; k++) {
-    const DLDataType small = k == 0 ? dtype_of(kDLFloat, 16) : dtype_of(TB_DL_BOOL, 8);
+    const DLDataType small = k == 0 ? dt(kDLFloat, 16) : dt(TB_DL_BOOL, 8);
     tb_tensor_t *h = pattern_tensor(small, 3, shape);
     assert_ok(tb_tensor_transpose(h, 0, 2, &v));
     assert_round_trip(v, "small-types.npy");
@@ -593,7 +491,7 @@ static void large_strided_tensors_stream_through_a_bounded_buffer(void **state) 
   assert_ok(tb_tensor_permute(cube, perm, &turned)); /* (3, 5, 100003): rows of 400 KB */
   const tb_tensor_t *cases[2] = {stepped, turned};
   for (int k = 0; k < 2; k++) {
-    PATH(path, "large.npy");
+    SCRATCH_PATH(path, "large.npy");
     const tb_allocator counting = {largest_alloc, largest_free, NULL};
     g_largest_alloc = 0;
     assert_ok(tb_set_allocator(&counting));
@@ -641,7 +539,7 @@ static void write_numpy_f4(const char *path) {
 
 static void load_is_zero_copy(void **state) {
   (void)state;
-  PATH(path, "zero-copy.npy");
+  SCRATCH_PATH(path, "zero-copy.npy");
   write_numpy_f4(path);
   assert_int_equal(count_mappings(path, NULL, NULL), 0);
   tb_tensor_t *t;
@@ -665,7 +563,7 @@ static void load_is_zero_copy(void **state) {
 
 static void map_read_is_read_only(void **state) {
   (void)state;
-  PATH(path, "read-only.npy");
+  SCRATCH_PATH(path, "read-only.npy");
   write_numpy_f4(path);
   tb_tensor_t *t, *v;
   assert_ok(tb_npy_load(path, TB_MAP_READ, &t));
@@ -682,7 +580,7 @@ static void map_read_is_read_only(void **state) {
 
 static void map_write_reaches_the_file(void **state) {
   (void)state;
-  PATH(path, "write.npy");
+  SCRATCH_PATH(path, "write.npy");
   write_numpy_f4(path);
   tb_tensor_t *t, *row;
   assert_ok(tb_npy_load(path, TB_MAP_WRITE, &t));
@@ -706,7 +604,7 @@ static void map_write_reaches_the_file(void **state) {
 
 static void map_copy_writes_stay_in_the_process(void **state) {
   (void)state;
-  PATH(path, "copy.npy");
+  SCRATCH_PATH(path, "copy.npy");
   write_numpy_f4(path);
   tb_tensor_t *t, *other;
   assert_ok(tb_npy_load(path, TB_MAP_COPY, &t));
@@ -731,7 +629,7 @@ static void map_copy_writes_stay_in_the_process(void **state) {
 
 static void mapping_goes_with_the_last_release(void **state) {
   (void)state;
-  PATH(path, "unmap.npy");
+  SCRATCH_PATH(path, "unmap.npy");
   write_numpy_f4(path);
   assert_int_equal(count_mappings(path, NULL, NULL), 0);
   tb_tensor_t *t, *view, *view2;
@@ -767,7 +665,7 @@ static void empty_and_scalar_files_load(void **state) {
       "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 0, 3), }",
       "{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
   };
-  PATH(path, "small.npy");
+  SCRATCH_PATH(path, "small.npy");
   for (int k = 0; k < 3; k++) {
     const double pi = 3.25;
     write_npy(path, 1, dicts[k], 0, &pi, k == 2 ? 8 : 0); /* the first two: no data at all */
@@ -794,7 +692,7 @@ static void empty_and_scalar_files_load(void **state) {
  * file's bytes, the new file replaces it. */
 static void save_over_its_own_mapping(void **state) {
   (void)state;
-  PATH(path, "self.npy");
+  SCRATCH_PATH(path, "self.npy");
   write_numpy_f4(path);
   tb_tensor_t *t, *rev, *back;
   assert_ok(tb_npy_load(path, TB_MAP_READ, &t));
@@ -861,7 +759,7 @@ static void unusual_but_valid_headers_load(void **state) {
       /* no padding at all: fine for one-byte elements */
       {1, "{'descr': '|i1', 'fortran_order': False, 'shape': (3,)}", 1, kDLInt, 8, 1, {3}, false},
   };
-  PATH(path, "variant.npy");
+  SCRATCH_PATH(path, "variant.npy");
   unsigned char data[64];
   for (int k = 0; k < 64; k++) data[k] = (unsigned char)k;
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -871,7 +769,7 @@ static void unusual_but_valid_headers_load(void **state) {
     tb_status st = tb_npy_load(path, TB_MAP_READ, &t);
     if (st != TB_OK) print_error("case %zu: %s\n", k, tb_last_error());
     assert_int_equal(st, TB_OK);
-    assert_true(tb_dtype_equal(tb_tensor_dtype(t), dtype_of(c->code, c->bits)));
+    assert_true(tb_dtype_equal(tb_tensor_dtype(t), dt(c->code, c->bits)));
     assert_int_equal(tb_tensor_ndim(t), c->ndim);
     for (int32_t d = 0; d < c->ndim; d++) assert_int_equal(tb_tensor_shape(t)[d], c->shape[d]);
     if (c->ndim > 1 && tb_tensor_numel(t) > 1) {
@@ -885,7 +783,7 @@ static void unusual_but_valid_headers_load(void **state) {
 /* A header of exactly TB_MAX_NDIM extents loads; one more does not. */
 static void ndim_limit(void **state) {
   (void)state;
-  PATH(path, "ndim.npy");
+  SCRATCH_PATH(path, "ndim.npy");
   for (int extra = 0; extra < 2; extra++) {
     char dict[512] = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
     for (int d = 0; d < TB_MAX_NDIM + extra; d++) strcat(dict, "1, ");
@@ -1076,7 +974,7 @@ static const hostile_case k_hostile[] = {
  * wrong, and nothing left mapped. */
 static void hostile_headers_are_refused(void **state) {
   (void)state;
-  PATH(path, "hostile.npy");
+  SCRATCH_PATH(path, "hostile.npy");
   static unsigned char data[4096];
   for (size_t k = 0; k < sizeof k_hostile / sizeof k_hostile[0]; k++) {
     const hostile_case *c = &k_hostile[k];
@@ -1108,7 +1006,7 @@ static void hostile_headers_are_refused(void **state) {
 
 static void broken_prefixes_are_refused(void **state) {
   (void)state;
-  PATH(path, "prefix.npy");
+  SCRATCH_PATH(path, "prefix.npy");
   tb_tensor_t *t = NULL;
   /* an empty file */
   write_file(path, "", 0);
@@ -1199,21 +1097,21 @@ static void parse_header_reads_only_what_it_is_given(void **state) {
 
 static void missing_files_and_folders_are_io_errors(void **state) {
   (void)state;
-  PATH(missing, "no-such-file.npy");
+  SCRATCH_PATH(missing, "no-such-file.npy");
   tb_tensor_t *t = NULL;
   assert_status(tb_npy_load(missing, TB_MAP_READ, &t), TB_ERR_IO);
   assert_error_mentions(missing);
   assert_error_mentions("No such file or directory");
-  assert_status(tb_npy_load(g_dir, TB_MAP_READ, &t), TB_ERR_IO);
-  assert_error_mentions(g_dir);
+  assert_status(tb_npy_load(scratch_dir(), TB_MAP_READ, &t), TB_ERR_IO);
+  assert_error_mentions(scratch_dir());
   assert_error_mentions("not a regular file");
-  assert_status(tb_npy_load(g_dir, TB_MAP_WRITE, &t), TB_ERR_IO);
-  assert_error_mentions(g_dir);
+  assert_status(tb_npy_load(scratch_dir(), TB_MAP_WRITE, &t), TB_ERR_IO);
+  assert_error_mentions(scratch_dir());
   assert_null(t);
   /* arguments */
   assert_status(tb_npy_load(NULL, TB_MAP_READ, &t), TB_ERR_INVALID);
   assert_error_mentions("path is NULL");
-  PATH(path, "args.npy");
+  SCRATCH_PATH(path, "args.npy");
   write_numpy_f4(path);
   assert_status(tb_npy_load(path, TB_MAP_READ, NULL), TB_ERR_INVALID);
   assert_error_mentions("out is NULL");
@@ -1237,7 +1135,7 @@ static void missing_files_and_folders_are_io_errors(void **state) {
 
 static void save_refuses_what_numpy_cannot_hold(void **state) {
   (void)state;
-  PATH(path, "refused.npy");
+  SCRATCH_PATH(path, "refused.npy");
   int64_t n = 4;
   uint16_t halves[4] = {0};
   static const struct {
@@ -1250,7 +1148,7 @@ static void save_refuses_what_numpy_cannot_hold(void **state) {
   };
   for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
     tb_tensor_t *t;
-    assert_ok(tb_from_array(halves, 0, dtype_of(refused[k].code, refused[k].bits), 1, &n, NULL,
+    assert_ok(tb_from_array(halves, 0, dt(refused[k].code, refused[k].bits), 1, &n, NULL,
                             cpu(), 0, NULL, NULL, &t));
     assert_status(tb_npy_save(path, t), TB_ERR_DTYPE);
     char needle[96];
@@ -1260,7 +1158,7 @@ static void save_refuses_what_numpy_cannot_hold(void **state) {
   }
   /* packed sub-byte storage */
   tb_tensor_t *packed;
-  assert_ok(tb_tensor_empty(dtype_of(TB_DL_FLOAT4_E2M1FN, 4), 1, &n, cpu(), TB_ORDER_C, &packed));
+  assert_ok(tb_tensor_empty(dt(TB_DL_FLOAT4_E2M1FN, 4), 1, &n, cpu(), TB_ORDER_C, &packed));
   assert_status(tb_npy_save(path, packed), TB_ERR_DTYPE);
   assert_error_mentions("float4_e2m1fn");
   tb_tensor_release(packed);
@@ -1284,19 +1182,19 @@ static void save_refuses_what_numpy_cannot_hold(void **state) {
   struct stat st;
   assert_int_equal(stat(path, &st), -1);
   /* a folder that does not exist */
-  PATH(nowhere, "no-such-folder/x.npy");
+  SCRATCH_PATH(nowhere, "no-such-folder/x.npy");
   assert_status(tb_npy_save(nowhere, t), TB_ERR_IO);
   assert_error_mentions("npy_save (create)");
   assert_error_mentions(nowhere);
   assert_error_mentions("No such file or directory");
   /* a folder where the file should go */
-  PATH(folder, "a-folder.npy");
+  SCRATCH_PATH(folder, "a-folder.npy");
   assert_int_equal(mkdir(folder, 0755), 0);
-  int before = count_dir_entries();
+  int before = count_dir_entries(scratch_dir());
   assert_status(tb_npy_save(folder, t), TB_ERR_IO);
   assert_error_mentions("npy_save (rename)");
   assert_error_mentions(folder);
-  assert_int_equal(count_dir_entries(), before); /* the temporary file is gone */
+  assert_int_equal(count_dir_entries(scratch_dir()), before); /* the temporary file is gone */
   assert_int_equal(rmdir(folder), 0);
   tb_tensor_release(t);
 }
@@ -1306,9 +1204,9 @@ static void save_refuses_what_numpy_cannot_hold(void **state) {
  * file is left behind. */
 static void failed_save_leaves_no_partial_file(void **state) {
   (void)state;
-  PATH(path, "full.npy");
+  SCRATCH_PATH(path, "full.npy");
   write_file(path, "old contents", 12);
-  const int entries = count_dir_entries();
+  const int entries = count_dir_entries(scratch_dir());
   int64_t shape[2] = {512, 1024}; /* 2 MiB of float32 */
   tb_tensor_t *t = pattern_tensor(F32, 2, shape), *tr;
   assert_ok(tb_tensor_transpose(t, 0, 1, &tr));
@@ -1331,12 +1229,12 @@ static void failed_save_leaves_no_partial_file(void **state) {
     assert_int_equal(n, 12);
     assert_memory_equal(b, "old contents", 12);
     free(b);
-    assert_int_equal(count_dir_entries(), entries);
+    assert_int_equal(count_dir_entries(scratch_dir()), entries);
   }
   signal(SIGXFSZ, old_handler);
   /* with room again, the save replaces the old file */
   assert_ok(tb_npy_save(path, tr));
-  assert_int_equal(count_dir_entries(), entries);
+  assert_int_equal(count_dir_entries(scratch_dir()), entries);
   tb_tensor_t *back;
   assert_ok(tb_npy_load(path, TB_MAP_READ, &back));
   assert_int_equal(tb_tensor_shape(back)[0], 1024);
@@ -1354,7 +1252,7 @@ static void failed_save_leaves_no_partial_file(void **state) {
  * umask), not a temporary file's 0600. */
 static void saved_file_has_ordinary_permissions(void **state) {
   (void)state;
-  PATH(path, "mode.npy");
+  SCRATCH_PATH(path, "mode.npy");
   mode_t old = umask(022);
   int64_t n = 3;
   tb_tensor_t *t = pattern_tensor(U8, 1, &n);
@@ -1393,5 +1291,5 @@ int main(void) {
       cmocka_unit_test(failed_save_leaves_no_partial_file),
       cmocka_unit_test(saved_file_has_ordinary_permissions),
   };
-  return cmocka_run_group_tests(tests, make_dir, remove_dir);
+  return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }

@@ -11,9 +11,8 @@
  * own mappings (/proc/self/maps): the file stays mapped while an entry
  * lives, after close too, and not after the last release.
  */
-#define _GNU_SOURCE /* mkdtemp, realpath */
+#define _GNU_SOURCE /* memmem */
 
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,71 +30,6 @@ static int sentinel_object;
 /* Files                                                                    */
 /* ------------------------------------------------------------------------ */
 
-static char g_dir[2048]; /* the run's own folder, canonical as /proc/self/maps names it */
-
-static int make_dir(void **state) {
-  (void)state;
-  const char *tmp = getenv("TMPDIR");
-  char tmpl[2048];
-  snprintf(tmpl, sizeof tmpl, "%s/tb-st-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-  if (mkdtemp(tmpl) == NULL || realpath(tmpl, g_dir) == NULL) return -1;
-  return 0;
-}
-
-static int files_in_dir(void) {
-  DIR *d = opendir(g_dir);
-  assert_non_null(d);
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-  closedir(d);
-  return n;
-}
-
-static int remove_dir(void **state) {
-  (void)state;
-  DIR *d = opendir(g_dir);
-  if (d == NULL) return -1;
-  struct dirent *e;
-  char path[4200];
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-    (void)unlink(path);
-  }
-  closedir(d);
-  return rmdir(g_dir);
-}
-
-static const char *path_of(const char *name) {
-  static char path[4200];
-  snprintf(path, sizeof path, "%s/%s", g_dir, name);
-  return path;
-}
-
-static void write_bytes(const char *path, const void *bytes, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(bytes, 1, n, f), n);
-  assert_int_equal(fclose(f), 0);
-}
-
-/* The whole file at path; *n its size. */
-static unsigned char *read_bytes(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  long size = ftell(f);
-  assert_true(size >= 0);
-  rewind(f);
-  unsigned char *p = malloc((size_t)size + 1);
-  assert_non_null(p);
-  assert_int_equal(fread(p, 1, (size_t)size, f), (size_t)size);
-  fclose(f);
-  *n = (size_t)size;
-  return p;
-}
-
 /* A safetensors file: the 8-byte length, header[0, header_len), then
  * data_len bytes of data (data NULL: bytes i & 0xff). */
 static unsigned char *build(const char *header, size_t header_len, const void *data,
@@ -112,26 +46,13 @@ static unsigned char *build(const char *header, size_t header_len, const void *d
   return p;
 }
 
-static void write_file(const char *path, const char *header, const void *data, size_t data_len) {
+/* Writes build's file (header as a string) to path. */
+static void write_safetensors(const char *path, const char *header, const void *data,
+                              size_t data_len) {
   size_t size;
   unsigned char *p = build(header, 0, data, data_len, &size);
-  write_bytes(path, p, size);
+  write_file(path, p, size);
   free(p);
-}
-
-/* Lines of /proc/self/maps naming path. */
-static int mappings_of(const char *path) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  assert_non_null(f);
-  char line[8192];
-  int n = 0;
-  const size_t len = strlen(path);
-  while (fgets(line, sizeof line, f) != NULL) {
-    char *at = strstr(line, path);
-    if (at != NULL && (at[len] == '\n' || at[len] == '\0')) n++;
-  }
-  fclose(f);
-  return n;
 }
 
 static tb_tensor_t *get(const tb_safetensors *f, const char *name) {
@@ -164,8 +85,8 @@ static void open_reads_entries_of_a_hand_written_file(void **state) {
   (void)state;
   unsigned char data[44];
   make_data3(data);
-  const char *path = path_of("three.safetensors");
-  write_file(path, k_header3, data, sizeof data);
+  SCRATCH_PATH(path, "three.safetensors");
+  write_safetensors(path, k_header3, data, sizeof data);
   const uint64_t n = strlen(k_header3);
 
   tb_safetensors *f = SENTINEL_FILE;
@@ -240,8 +161,8 @@ static void entries_are_read_only(void **state) {
   (void)state;
   unsigned char data[44];
   make_data3(data);
-  const char *path = path_of("readonly.safetensors");
-  write_file(path, k_header3, data, sizeof data);
+  SCRATCH_PATH(path, "readonly.safetensors");
+  write_safetensors(path, k_header3, data, sizeof data);
   tb_safetensors *f;
   assert_ok(tb_safetensors_open(path, &f));
   tb_tensor_t *a = get(f, "a");
@@ -267,37 +188,35 @@ static void mapping_lives_until_the_last_entry_goes(void **state) {
   (void)state;
   unsigned char data[44];
   make_data3(data);
-  const char *path = path_of("lifetime.safetensors");
-  write_file(path, k_header3, data, sizeof data);
-  char saved[4200];
-  snprintf(saved, sizeof saved, "%s", path);
+  SCRATCH_PATH(saved, "lifetime.safetensors");
+  write_safetensors(saved, k_header3, data, sizeof data);
 
-  assert_int_equal(mappings_of(saved), 0);
+  assert_int_equal(count_mappings(saved, NULL, NULL), 0);
   tb_safetensors *f;
   assert_ok(tb_safetensors_open(saved, &f));
-  assert_int_equal(mappings_of(saved), 1);
+  assert_int_equal(count_mappings(saved, NULL, NULL), 1);
   tb_tensor_t *b = get(f, "b"), *view;
   assert_ok(tb_tensor_select(b, 0, 2, &view));
   tb_tensor_release(b);
   tb_safetensors_close(f);
   /* Closed, with a view of an entry alive: still mapped, still readable. */
-  assert_int_equal(mappings_of(saved), 1);
+  assert_int_equal(count_mappings(saved, NULL, NULL), 1);
   assert_true(*(const int64_t *)tb_tensor_data(view) == INT64_MAX);
   tb_tensor_release(view);
-  assert_int_equal(mappings_of(saved), 0);
+  assert_int_equal(count_mappings(saved, NULL, NULL), 0);
 
   /* No entry taken: close unmaps. */
   assert_ok(tb_safetensors_open(saved, &f));
-  assert_int_equal(mappings_of(saved), 1);
+  assert_int_equal(count_mappings(saved, NULL, NULL), 1);
   tb_safetensors_close(f);
-  assert_int_equal(mappings_of(saved), 0);
+  assert_int_equal(count_mappings(saved, NULL, NULL), 0);
 
   /* A refused file is not left mapped either. */
-  write_file(saved, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", data, 4);
+  write_safetensors(saved, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", data, 4);
   f = SENTINEL_FILE;
   assert_status(tb_safetensors_open(saved, &f), TB_ERR_FORMAT);
   assert_ptr_equal(f, SENTINEL_FILE);
-  assert_int_equal(mappings_of(saved), 0);
+  assert_int_equal(count_mappings(saved, NULL, NULL), 0);
 }
 
 static void parse_reads_a_buffer_without_copying(void **state) {
@@ -628,19 +547,20 @@ static void deep_nesting_is_refused(void **state) {
 
 static void open_names_the_file_in_its_messages(void **state) {
   (void)state;
-  const char *path = path_of("hostile.safetensors");
-  write_file(path, E3("\"F32\"", "[2,2]", "[0,12]"), NULL, 12);
+  SCRATCH_PATH(path, "hostile.safetensors");
+  write_safetensors(path, E3("\"F32\"", "[2,2]", "[0,12]"), NULL, 12);
   tb_safetensors *f = SENTINEL_FILE;
   assert_status(tb_safetensors_open(path, &f), TB_ERR_FORMAT);
-  char expect[4400];
+  char expect[8192 + 64];
   snprintf(expect, sizeof expect, "safetensors_open: %s: entry 'a': data_offsets", path);
   assert_error_mentions(expect);
   assert_ptr_equal(f, SENTINEL_FILE);
-  assert_status(tb_safetensors_open(path_of("absent.safetensors"), &f), TB_ERR_IO);
+  SCRATCH_PATH(absent, "absent.safetensors");
+  assert_status(tb_safetensors_open(absent, &f), TB_ERR_IO);
   assert_error_mentions("absent.safetensors");
-  assert_status(tb_safetensors_open(g_dir, &f), TB_ERR_IO);
+  assert_status(tb_safetensors_open(scratch_dir(), &f), TB_ERR_IO);
   assert_error_mentions("is not a regular file");
-  write_bytes(path, "", 0);
+  write_file(path, "", 0);
   assert_status(tb_safetensors_open(path, &f), TB_ERR_FORMAT);
   assert_error_mentions("0 bytes are too few");
   assert_ptr_equal(f, SENTINEL_FILE);
@@ -664,10 +584,8 @@ static void misaligned_entries_are_copied(void **state) {
   unsigned char data[11] = {7, 8, 9};
   const float fv[2] = {1.5f, -2.0f};
   memcpy(data + 3, fv, 8);
-  const char *path = path_of("misaligned.safetensors");
-  write_file(path, header, data, sizeof data);
-  char saved[4200];
-  snprintf(saved, sizeof saved, "%s", path);
+  SCRATCH_PATH(saved, "misaligned.safetensors");
+  write_safetensors(saved, header, data, sizeof data);
   tb_safetensors *f;
   assert_ok(tb_safetensors_open(saved, &f));
   tb_tensor_t *b = get(f, "b"), *x = get(f, "f"), *y = get(f, "f");
@@ -683,7 +601,7 @@ static void misaligned_entries_are_copied(void **state) {
   tb_tensor_release(b);
   tb_safetensors_close(f);
   /* Copies hold no reference to the mapping. */
-  assert_int_equal(mappings_of(saved), 0);
+  assert_int_equal(count_mappings(saved, NULL, NULL), 0);
   assert_int_equal(memcmp(tb_tensor_data(y), fv, 8), 0);
   tb_tensor_release(x);
   tb_tensor_release(y);
@@ -785,10 +703,10 @@ static void file_written_by_the_python_package_reads_equal(void **state) {
   const char *names[] = {"w", "idx", "flag", "h", "bf", "empty"};
   const tb_tensor_t *tensors[] = {w, idx, flag, h, bf, empty};
   const char *keys[] = {"format"}, *values[] = {"np"};
-  const char *path = path_of("python_again.safetensors");
+  SCRATCH_PATH(path, "python_again.safetensors");
   assert_ok(tb_safetensors_save(path, 6, names, tensors, 1, keys, values));
   size_t n;
-  unsigned char *bytes = read_bytes(path, &n);
+  unsigned char *bytes = read_file(path, &n);
   assert_int_equal(n, sizeof k_python_file);
   assert_memory_equal(bytes, k_python_file, n);
   free(bytes);
@@ -812,10 +730,10 @@ static void file_written_by_the_python_package_reads_equal(void **state) {
  * with only {"framework": "pt"}. */
 static void save_writes_the_reference_bytes(void **state) {
   (void)state;
-  const char *path = path_of("empty.safetensors");
+  SCRATCH_PATH(path, "empty.safetensors");
   assert_ok(tb_safetensors_save(path, 0, NULL, NULL, 0, NULL, NULL));
   size_t n;
-  unsigned char *bytes = read_bytes(path, &n);
+  unsigned char *bytes = read_file(path, &n);
   static const unsigned char empty[] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
   assert_int_equal(n, sizeof empty);
   assert_memory_equal(bytes, empty, n);
@@ -823,7 +741,7 @@ static void save_writes_the_reference_bytes(void **state) {
 
   const char *keys[] = {"framework"}, *values[] = {"pt"};
   assert_ok(tb_safetensors_save(path, 0, NULL, NULL, 1, keys, values));
-  bytes = read_bytes(path, &n);
+  bytes = read_file(path, &n);
   static const char with_meta[] = "(\0\0\0\0\0\0\0{\"__metadata__\":{\"framework\":\"pt\"}}     ";
   assert_int_equal(n, sizeof with_meta - 1);
   assert_memory_equal(bytes, with_meta, n);
@@ -838,7 +756,7 @@ static void save_writes_the_reference_bytes(void **state) {
   const char *names[] = {"attn.0"};
   const tb_tensor_t *ts[] = {t};
   assert_ok(tb_safetensors_save(path, 1, names, ts, 0, NULL, NULL));
-  bytes = read_bytes(path, &n);
+  bytes = read_file(path, &n);
   static const char header[] =
       "{\"attn.0\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}";
   assert_int_equal(n, 8 + 64 + 24);
@@ -911,7 +829,7 @@ static void every_dtype_and_shape_round_trips(void **state) {
       tensors[n++] = t;
     }
   }
-  const char *path = path_of("dtypes.safetensors");
+  SCRATCH_PATH(path, "dtypes.safetensors");
   const char *keys[] = {"b", "a"}, *values[] = {"2", "1"};
   assert_ok(tb_safetensors_save(path, n, name_ptrs, (const tb_tensor_t *const *)tensors, 2, keys,
                                 values));
@@ -979,7 +897,7 @@ static void strided_tensors_are_written_in_c_order(void **state) {
   assert_ok(tb_tensor_select(v[0], 0, 1, &row));              /* (300000,) stride 2 */
   v[5] = row;
   const char *names[6] = {"big_t", "small_t", "rev", "expanded", "step3", "column"};
-  const char *path = path_of("strided.safetensors");
+  SCRATCH_PATH(path, "strided.safetensors");
   assert_ok(tb_safetensors_save(path, 6, names, (const tb_tensor_t *const *)v, 0, NULL, NULL));
   tb_safetensors *f;
   assert_ok(tb_safetensors_open(path, &f));
@@ -1016,10 +934,10 @@ static void names_and_metadata_are_escaped_and_read_back(void **state) {
     const int64_t shape[1] = {i + 1};
     assert_ok(tb_tensor_zeros(U8, 1, shape, cpu(), TB_ORDER_C, &t[i]));
   }
-  const char *path = path_of("escapes.safetensors");
+  SCRATCH_PATH(path, "escapes.safetensors");
   assert_ok(tb_safetensors_save(path, 4, names, (const tb_tensor_t *const *)t, 1, keys, values));
   size_t n;
-  unsigned char *bytes = read_bytes(path, &n);
+  unsigned char *bytes = read_file(path, &n);
   /* serde_json's escapes: short ones where JSON has them, \u00xx otherwise
    * (lowercase), U+007F and non-ASCII as they are, '/' unescaped. */
   const char *expect[] = {"\"quote\\\"back\\\\slash\"", "\"ctl\\u0001\\u001f\x7f\\n\\t\\b\\f\\r\"",
@@ -1051,10 +969,8 @@ static void save_over_the_open_file_keeps_its_entries(void **state) {
   (void)state;
   unsigned char data[44];
   make_data3(data);
-  const char *path = path_of("overwrite.safetensors");
-  char saved[4200];
-  snprintf(saved, sizeof saved, "%s", path);
-  write_file(saved, k_header3, data, sizeof data);
+  SCRATCH_PATH(saved, "overwrite.safetensors");
+  write_safetensors(saved, k_header3, data, sizeof data);
   tb_safetensors *f;
   assert_ok(tb_safetensors_open(saved, &f));
   tb_tensor_t *a = get(f, "a"), *b = get(f, "b");
@@ -1088,15 +1004,13 @@ static void save_refuses_bad_arguments(void **state) {
                           (DLDevice){(DLDeviceType)FAKE_ADDRESS_DEVICE, 0}, 0, NULL, NULL, &dev));
 
   /* An existing file that every failed save must leave as it is. */
-  const char *path = path_of("keep.safetensors");
-  char saved[4200];
-  snprintf(saved, sizeof saved, "%s", path);
+  SCRATCH_PATH(saved, "keep.safetensors");
   const char *one[] = {"x"};
   const tb_tensor_t *t_u8[] = {u8};
   assert_ok(tb_safetensors_save(saved, 1, one, t_u8, 0, NULL, NULL));
   size_t before_n;
-  unsigned char *before = read_bytes(saved, &before_n);
-  const int files_before = files_in_dir();
+  unsigned char *before = read_file(saved, &before_n);
+  const int files_before = count_dir_entries(scratch_dir());
 
   const char *dup[] = {"x", "x"}, *empty[] = {""}, *meta[] = {"__metadata__"},
              *bad_utf8[] = {"a\xff"}, *null_name[] = {NULL};
@@ -1142,22 +1056,20 @@ static void save_refuses_bad_arguments(void **state) {
     }
   }
   assert_status(tb_safetensors_save(NULL, 0, NULL, NULL, 0, NULL, NULL), TB_ERR_INVALID);
-  assert_status(tb_safetensors_save(path_of("no/such/dir.safetensors"), 1, one, t_u8, 0, NULL,
-                                    NULL),
-                TB_ERR_IO);
+  SCRATCH_PATH(nowhere, "no/such/dir.safetensors");
+  assert_status(tb_safetensors_save(nowhere, 1, one, t_u8, 0, NULL, NULL), TB_ERR_IO);
   assert_error_mentions("no/such/dir.safetensors");
   /* A directory in the way of the rename: the temporary file goes again. */
-  char dir_path[4200];
-  snprintf(dir_path, sizeof dir_path, "%s", path_of("a_dir"));
+  SCRATCH_PATH(dir_path, "a_dir");
   assert_int_equal(mkdir(dir_path, 0700), 0);
   assert_status(tb_safetensors_save(dir_path, 1, one, t_u8, 0, NULL, NULL), TB_ERR_IO);
   assert_int_equal(rmdir(dir_path), 0);
 
   size_t after_n;
-  unsigned char *after = read_bytes(saved, &after_n);
+  unsigned char *after = read_file(saved, &after_n);
   assert_int_equal(after_n, before_n);
   assert_memory_equal(after, before, before_n);
-  assert_int_equal(files_in_dir(), files_before); /* no temporary file left behind */
+  assert_int_equal(count_dir_entries(scratch_dir()), files_before); /* no temporary file left behind */
   free(before);
   free(after);
   tb_tensor_release(u8);
@@ -1203,11 +1115,9 @@ static void every_failed_allocation_is_survived(void **state) {
   (void)state;
   unsigned char data[44];
   make_data3(data);
-  const char *path = path_of("nomem.safetensors");
-  char saved[4200], out[4200];
-  snprintf(saved, sizeof saved, "%s", path);
-  snprintf(out, sizeof out, "%s", path_of("nomem_out.safetensors"));
-  write_file(saved, k_header3, data, sizeof data);
+  SCRATCH_PATH(saved, "nomem.safetensors");
+  SCRATCH_PATH(out, "nomem_out.safetensors");
+  write_safetensors(saved, k_header3, data, sizeof data);
   bool done = false;
   for (long fail_at = 0; !done; fail_at++) {
     assert_true(fail_at < 1000);
@@ -1236,7 +1146,7 @@ static void every_failed_allocation_is_survived(void **state) {
     assert_int_equal(a.allocs, a.frees);
     test_allocator_remove();
   }
-  assert_int_equal(mappings_of(saved), 0);
+  assert_int_equal(count_mappings(saved, NULL, NULL), 0);
 }
 
 int main(void) {
@@ -1262,5 +1172,5 @@ int main(void) {
       cmocka_unit_test(entries_can_be_taken_from_many_threads),
       cmocka_unit_test(every_failed_allocation_is_survived),
   };
-  return cmocka_run_group_tests(tests, make_dir, remove_dir);
+  return cmocka_run_group_tests(tests, scratch_setup, scratch_teardown);
 }
