@@ -212,7 +212,8 @@ static void mapping_lives_until_the_last_entry_goes(void **state) {
   assert_int_equal(count_mappings(saved, NULL, NULL), 0);
 
   /* A refused file is not left mapped either. */
-  write_safetensors(saved, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", data, 4);
+  write_safetensors(saved, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", data,
+                    4);
   f = SENTINEL_FILE;
   assert_status(tb_safetensors_open(saved, &f), TB_ERR_FORMAT);
   assert_ptr_equal(f, SENTINEL_FILE);

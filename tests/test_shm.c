@@ -57,14 +57,7 @@ static int count_block_maps(void) {
 }
 
 /* Open descriptors of this process (the listing's own included, always). */
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  assert_non_null(d);
-  int n = 0;
-  for (struct dirent *e; (e = readdir(d)) != NULL;) n += e->d_name[0] != '.';
-  closedir(d);
-  return n;
-}
+static int count_fds(void) { return count_dir_entries("/proc/self/fd"); }
 
 static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 
@@ -704,6 +697,14 @@ static void expect_refused(const handle *h, size_t len, int fd, tb_status status
   assert_int_equal(count_block_maps(), maps);
 }
 
+/* good with `bytes` bytes at `at` replaced by v (little-endian): refused. */
+static void expect_patched_refused(const handle *good, size_t at, uint64_t v, int bytes,
+                                   tb_status status, const char *needle) {
+  handle h = *good;
+  put_le(h.bytes + at, v, bytes);
+  expect_refused(&h, h.len, h.fd, status, needle);
+}
+
 static void hostile_handle_bytes_are_refused(void **state) {
   (void)state;
   const int64_t shape[2] = {3, 4};
@@ -712,63 +713,36 @@ static void hostile_handle_bytes_are_refused(void **state) {
   assert_ok(tb_shm_handle_encode(t, good.bytes, sizeof good.bytes, &good.len, &good.fd));
   assert_int_equal(good.len, 64);
 
-  h = good;
-  h.bytes[0] = 'X';
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "magic");
-  h = good;
-  put_le(h.bytes + 4, 2, 2);
-  expect_refused(&h, h.len, h.fd, TB_ERR_VERSION, "version = 2");
+  expect_patched_refused(&good, 0, 'X', 1, TB_ERR_FORMAT, "magic");
+  expect_patched_refused(&good, 4, 2, 2, TB_ERR_VERSION, "version = 2");
   expect_refused(&good, 31, good.fd, TB_ERR_FORMAT, "shorter than its 32-byte header");
   expect_refused(&good, 0, good.fd, TB_ERR_FORMAT, "truncated");
   expect_refused(&good, good.len - 8, good.fd, TB_ERR_FORMAT, "truncated");
   expect_refused(&good, good.len + 8, good.fd, TB_ERR_FORMAT, "trailing bytes");
-  h = good;
-  put_le(h.bytes + 6, 65, 2);
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "ndim = 65");
-  h = good;
-  put_le(h.bytes + 6, 3, 2); /* ndim 3 with the bytes of 2 */
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "ndim = 3 needs 80");
-  h = good;
-  put_le(h.bytes + 12, 0x10, 4);
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "flags = 0x10");
-  h = good;
-  h.bytes[8] = 99;
-  expect_refused(&h, h.len, h.fd, TB_ERR_DTYPE, "code = 99");
-  h = good;
-  put_le(h.bytes + 10, 4, 2);
-  expect_refused(&h, h.len, h.fd, TB_ERR_DTYPE, "lanes = 4");
-  h = good;
-  put_le(h.bytes + 32 + 8, (uint64_t)-3, 8);
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "shape[1] = -3");
+  expect_patched_refused(&good, 6, 65, 2, TB_ERR_FORMAT, "ndim = 65");
+  /* ndim 3 with the bytes of 2 */
+  expect_patched_refused(&good, 6, 3, 2, TB_ERR_FORMAT, "ndim = 3 needs 80");
+  expect_patched_refused(&good, 12, 0x10, 4, TB_ERR_FORMAT, "flags = 0x10");
+  expect_patched_refused(&good, 8, 99, 1, TB_ERR_DTYPE, "code = 99");
+  expect_patched_refused(&good, 10, 4, 2, TB_ERR_DTYPE, "lanes = 4");
+  expect_patched_refused(&good, 32 + 8, (uint64_t)-3, 8, TB_ERR_FORMAT, "shape[1] = -3");
   /* shape x strides overflows: 2^40 rows 2^40 elements apart */
   h = good;
   put_le(h.bytes + 32, (uint64_t)1 << 40, 8);
   put_le(h.bytes + 48, (uint64_t)1 << 40, 8);
   expect_refused(&h, h.len, h.fd, TB_ERR_OVERFLOW, "strides[0]");
   /* x itemsize overflows */
-  h = good;
-  put_le(h.bytes + 48, (uint64_t)1 << 62, 8);
-  expect_refused(&h, h.len, h.fd, TB_ERR_OVERFLOW, "overflows int64");
-  h = good;
-  put_le(h.bytes + 16, (uint64_t)1 << 63, 8);
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "block_size");
-  h = good;
-  put_le(h.bytes + 24, (uint64_t)1 << 63, 8);
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "byte_offset");
-  /* views reaching past the block's end or below its start */
-  h = good;
-  put_le(h.bytes + 24, 4, 8); /* 48 bytes from offset 4 in a 48-byte block */
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "reach past block_size = 48");
-  h = good;
-  put_le(h.bytes + 48, 5, 8); /* rows 5 apart: 3 rows reach 56 bytes */
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "block_size = 48");
-  h = good;
-  put_le(h.bytes + 48 + 8, (uint64_t)-1, 8); /* columns backwards from byte 0 */
-  expect_refused(&h, h.len, h.fd, TB_ERR_FORMAT, "below the block's start");
+  expect_patched_refused(&good, 48, (uint64_t)1 << 62, 8, TB_ERR_OVERFLOW, "overflows int64");
+  expect_patched_refused(&good, 16, (uint64_t)1 << 63, 8, TB_ERR_FORMAT, "block_size");
+  expect_patched_refused(&good, 24, (uint64_t)1 << 63, 8, TB_ERR_FORMAT, "byte_offset");
+  /* views reaching past the block's end or below its start: 48 bytes from
+   * offset 4 in a 48-byte block; rows 5 apart (3 rows reach 56 bytes);
+   * columns backwards from byte 0 */
+  expect_patched_refused(&good, 24, 4, 8, TB_ERR_FORMAT, "reach past block_size = 48");
+  expect_patched_refused(&good, 48, 5, 8, TB_ERR_FORMAT, "block_size = 48");
+  expect_patched_refused(&good, 48 + 8, (uint64_t)-1, 8, TB_ERR_FORMAT, "below the block's start");
   /* a block_size the descriptor does not have */
-  h = good;
-  put_le(h.bytes + 16, 4096, 8);
-  expect_refused(&h, h.len, h.fd, TB_ERR_INVALID, "fewer than block_size = 4096");
+  expect_patched_refused(&good, 16, 4096, 8, TB_ERR_INVALID, "fewer than block_size = 4096");
 
   tb_tensor_t *sentinel = (tb_tensor_t *)(uintptr_t)0x5678, *out = sentinel;
   assert_status(tb_shm_attach(NULL, good.len, good.fd, &out), TB_ERR_INVALID);
