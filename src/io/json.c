@@ -40,6 +40,31 @@ const char *tb__json_type_name(tb__json_type type) {
   return "nothing";
 }
 
+/* ---- words of 8 bytes ---- */
+
+/* Headers are mostly ASCII names and digits: the scans below test 8 bytes
+ * at a time and step byte by byte only where a word holds something else. */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* The 8 bytes at p, p[0] in the low byte whatever the host's byte order. */
+static uint64_t load_word(const unsigned char *p) {
+  uint64_t w;
+  memcpy(&w, p, sizeof w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  return w;
+}
+
+/* Marks (with its high bit) each of w's bytes below n (n <= 0x80); zero
+ * when none is. A borrow may mark bytes after the first marked one too,
+ * never before it: the lowest mark is exact. */
+static uint64_t bytes_below(uint64_t w, unsigned char n) { return (w - ONES * n) & ~w & HIGHS; }
+
+/* The same for bytes equal to c. */
+static uint64_t bytes_equal(uint64_t w, unsigned char c) { return bytes_below(w ^ (ONES * c), 1); }
+
 /* ---- UTF-8 ---- */
 
 /* The length of the valid UTF-8 sequence at p (before end), or 0. The
@@ -74,7 +99,11 @@ static size_t utf8_sequence(const unsigned char *p, const unsigned char *end) {
 bool tb__utf8_valid(const void *text, size_t size, size_t *bad_at) {
   const unsigned char *start = text, *p = start, *end = start + size;
   while (p < end) {
-    if (*p < 0x80) { /* ASCII runs are the common case */
+    if (end - p >= 8 && (load_word(p) & HIGHS) == 0) { /* ASCII runs are the common case */
+      p += 8;
+      continue;
+    }
+    if (*p < 0x80) {
       p++;
       continue;
     }
@@ -246,8 +275,19 @@ static bool read_string(tb__json *j, string_out *o) {
   if (j->pos >= j->end || *j->pos != '"') return json_fail(j, j->pos, "expected a string");
   j->pos++;
   for (;;) {
-    /* A run of plain bytes at once. */
+    /* A run of plain bytes at once: ASCII that is neither a control
+     * character, '"' nor '\\'. */
     const unsigned char *run = j->pos;
+    while (j->end - j->pos >= 8) {
+      const uint64_t w = load_word(j->pos);
+      const uint64_t stop =
+          (w & HIGHS) | bytes_below(w, 0x20) | bytes_equal(w, '"') | bytes_equal(w, '\\');
+      if (stop != 0) {
+        j->pos += __builtin_ctzll(stop) / 8; /* the first byte that is not plain */
+        break;
+      }
+      j->pos += 8;
+    }
     while (j->pos < j->end && *j->pos >= 0x20 && *j->pos < 0x80 && *j->pos != '"' &&
            *j->pos != '\\') {
       j->pos++;
@@ -298,49 +338,55 @@ bool tb__json_key(tb__json *j, char *out, size_t capacity, size_t *length) {
   return expect_byte(j, ':', "expected ':' after an object key");
 }
 
-static bool is_digit(const tb__json *j) {
-  return j->pos < j->end && *j->pos >= '0' && *j->pos <= '9';
+static bool is_digit(const unsigned char *p, const unsigned char *end) {
+  return p < end && *p >= '0' && *p <= '9';
 }
 
 bool tb__json_read_number(tb__json *j, tb__json_number *out) {
   if (j->error != NULL) return false;
   skip_whitespace(j);
-  const unsigned char *first = j->pos;
+  /* A local cursor, stored once at the end: the reader's own would be
+   * stored at every digit. */
+  const unsigned char *first = j->pos, *p = first, *end = j->end;
   tb__json_number n = {.at = (size_t)(first - j->start), .integer = true, .fits = true};
-  if (j->pos < j->end && *j->pos == '-') {
+  if (p < end && *p == '-') {
     n.negative = true;
-    j->pos++;
+    p++;
   }
-  if (!is_digit(j)) return json_fail(j, first, "expected a number");
-  if (*j->pos == '0') {
-    j->pos++;
-    if (is_digit(j)) return json_fail(j, first, "number with a leading zero");
+  if (!is_digit(p, end)) return json_fail(j, first, "expected a number");
+  if (*p == '0') {
+    p++;
+    if (is_digit(p, end)) return json_fail(j, first, "number with a leading zero");
   } else {
-    while (is_digit(j)) {
-      const uint64_t d = (uint64_t)(*j->pos - '0');
-      if (n.fits && (n.value > (UINT64_MAX - d) / 10)) n.fits = false;
+    for (; is_digit(p, end); p++) {
+      const uint64_t d = (uint64_t)(*p - '0');
+      /* Whether value * 10 + d passes UINT64_MAX, without a division per digit. */
+      if (n.fits &&
+          (n.value > UINT64_MAX / 10 || (n.value == UINT64_MAX / 10 && d > UINT64_MAX % 10))) {
+        n.fits = false;
+      }
       if (n.fits) n.value = n.value * 10 + d;
-      j->pos++;
     }
   }
-  if (j->pos < j->end && *j->pos == '.') {
+  if (p < end && *p == '.') {
     n.integer = false;
-    j->pos++;
-    if (!is_digit(j)) return json_fail(j, first, "number without digits after its '.'");
-    while (is_digit(j)) j->pos++;
+    p++;
+    if (!is_digit(p, end)) return json_fail(j, first, "number without digits after its '.'");
+    while (is_digit(p, end)) p++;
   }
-  if (j->pos < j->end && (*j->pos == 'e' || *j->pos == 'E')) {
+  if (p < end && (*p == 'e' || *p == 'E')) {
     n.integer = false;
-    j->pos++;
-    if (j->pos < j->end && (*j->pos == '+' || *j->pos == '-')) j->pos++;
-    if (!is_digit(j)) return json_fail(j, first, "number without digits in its exponent");
-    while (is_digit(j)) j->pos++;
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    if (!is_digit(p, end)) return json_fail(j, first, "number without digits in its exponent");
+    while (is_digit(p, end)) p++;
   }
   if (!n.integer) {
     n.fits = false;
     n.value = 0;
   }
-  n.length = (size_t)(j->pos - first);
+  j->pos = p;
+  n.length = (size_t)(p - first);
   if (out != NULL) *out = n;
   return true;
 }

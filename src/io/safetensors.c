@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,41 +28,43 @@
 
 typedef struct st_dtype {
   const char *name; /* as the header spells it */
+  uint8_t length;   /* strlen(name): a header's dtype is matched without measuring each */
   uint8_t code, bits;
 } st_dtype;
+#define ST_DTYPE(name, code, bits) {name, sizeof(name) - 1, code, bits}
 
 /* In the order of the reference implementation's Dtype enum, which is its
  * writer's sort key: entries go widest first (descending index), then by
  * name. */
 static const st_dtype k_dtypes[] = {
-    {"BOOL", TB_DL_BOOL, 8},
-    {"F4", TB_DL_FLOAT4_E2M1FN, 4},
-    {"F6_E2M3", TB_DL_FLOAT6_E2M3FN, 6},
-    {"F6_E3M2", TB_DL_FLOAT6_E3M2FN, 6},
-    {"U8", TB_DL_UINT, 8},
-    {"I8", TB_DL_INT, 8},
-    {"F8_E5M2", TB_DL_FLOAT8_E5M2, 8},
-    {"F8_E4M3", TB_DL_FLOAT8_E4M3FN, 8},
-    {"F8_E8M0", TB_DL_FLOAT8_E8M0FNU, 8},
-    {"F8_E4M3FNUZ", TB_DL_FLOAT8_E4M3FNUZ, 8},
-    {"F8_E5M2FNUZ", TB_DL_FLOAT8_E5M2FNUZ, 8},
-    {"I16", TB_DL_INT, 16},
-    {"U16", TB_DL_UINT, 16},
-    {"F16", TB_DL_FLOAT, 16},
-    {"BF16", TB_DL_BFLOAT, 16},
-    {"I32", TB_DL_INT, 32},
-    {"U32", TB_DL_UINT, 32},
-    {"F32", TB_DL_FLOAT, 32},
-    {"C64", TB_DL_COMPLEX, 64},
-    {"F64", TB_DL_FLOAT, 64},
-    {"I64", TB_DL_INT, 64},
-    {"U64", TB_DL_UINT, 64},
+    ST_DTYPE("BOOL", TB_DL_BOOL, 8),
+    ST_DTYPE("F4", TB_DL_FLOAT4_E2M1FN, 4),
+    ST_DTYPE("F6_E2M3", TB_DL_FLOAT6_E2M3FN, 6),
+    ST_DTYPE("F6_E3M2", TB_DL_FLOAT6_E3M2FN, 6),
+    ST_DTYPE("U8", TB_DL_UINT, 8),
+    ST_DTYPE("I8", TB_DL_INT, 8),
+    ST_DTYPE("F8_E5M2", TB_DL_FLOAT8_E5M2, 8),
+    ST_DTYPE("F8_E4M3", TB_DL_FLOAT8_E4M3FN, 8),
+    ST_DTYPE("F8_E8M0", TB_DL_FLOAT8_E8M0FNU, 8),
+    ST_DTYPE("F8_E4M3FNUZ", TB_DL_FLOAT8_E4M3FNUZ, 8),
+    ST_DTYPE("F8_E5M2FNUZ", TB_DL_FLOAT8_E5M2FNUZ, 8),
+    ST_DTYPE("I16", TB_DL_INT, 16),
+    ST_DTYPE("U16", TB_DL_UINT, 16),
+    ST_DTYPE("F16", TB_DL_FLOAT, 16),
+    ST_DTYPE("BF16", TB_DL_BFLOAT, 16),
+    ST_DTYPE("I32", TB_DL_INT, 32),
+    ST_DTYPE("U32", TB_DL_UINT, 32),
+    ST_DTYPE("F32", TB_DL_FLOAT, 32),
+    ST_DTYPE("C64", TB_DL_COMPLEX, 64),
+    ST_DTYPE("F64", TB_DL_FLOAT, 64),
+    ST_DTYPE("I64", TB_DL_INT, 64),
+    ST_DTYPE("U64", TB_DL_UINT, 64),
 };
 #define ST_DTYPE_COUNT ((int)(sizeof k_dtypes / sizeof k_dtypes[0]))
 
 static int st_dtype_by_name(const char *name, size_t length) {
   for (int i = 0; i < ST_DTYPE_COUNT; i++) {
-    if (strlen(k_dtypes[i].name) == length && memcmp(k_dtypes[i].name, name, length) == 0) {
+    if (k_dtypes[i].length == length && memcmp(k_dtypes[i].name, name, length) == 0) {
       return i;
     }
   }
@@ -207,6 +210,51 @@ static const char *st_shape_text(char buf[128], int32_t ndim, const int64_t *sha
   return buf;
 }
 
+/*
+ * Where a value sits in the header, for messages ("entry 'a': shape[1]").
+ * The parser hands this down rather than a worded subject and words it only
+ * in a failure branch: a valid header is read without formatting anything
+ * (wording each entry's subjects up front took a third of the time).
+ */
+typedef enum st_part {
+  ST_AT_METADATA, /* "__metadata__" itself, or with a name its item */
+  ST_AT_ENTRY,
+  ST_AT_DTYPE,
+  ST_AT_SHAPE,
+  ST_AT_OFFSETS,
+} st_part;
+
+typedef struct st_at {
+  const char *name; /* the entry's name or the metadata key; NULL for "__metadata__" */
+  size_t length;
+  st_part part;
+  int index; /* the element of shape or data_offsets; -1 for the whole */
+} st_at;
+
+static st_at st_at_part(const st_at *entry, st_part part, int index) {
+  return (st_at){entry->name, entry->length, part, index};
+}
+
+/* The subject as messages word it: "entry 'a'", "entry 'a': shape[1]",
+ * "\"__metadata__\" item 'k'". The size holds the longest, a quoted name
+ * with ": data_offsets[<int>]". */
+#define ST_SUBJECT_SIZE (ST_QUOTE_SIZE + 48)
+static const char *st_subject(char buf[ST_SUBJECT_SIZE], const st_at *at) {
+  static const char *const fields[] = {
+      [ST_AT_ENTRY] = "", [ST_AT_DTYPE] = ": dtype", [ST_AT_SHAPE] = ": shape",
+      [ST_AT_OFFSETS] = ": data_offsets"};
+  char q[ST_QUOTE_SIZE];
+  if (at->part == ST_AT_METADATA) {
+    if (at->name == NULL) return strcpy(buf, "\"__metadata__\"");
+    snprintf(buf, ST_SUBJECT_SIZE, "\"__metadata__\" item %s", st_quote(q, at->name, at->length));
+    return buf;
+  }
+  int n = snprintf(buf, ST_SUBJECT_SIZE, "entry %s%s", st_quote(q, at->name, at->length),
+                   fields[at->part]);
+  if (at->index >= 0) snprintf(buf + n, ST_SUBJECT_SIZE - (size_t)n, "[%d]", at->index);
+  return buf;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Reading the header                                                       */
 /* ------------------------------------------------------------------------ */
@@ -220,6 +268,20 @@ typedef struct st_parser {
 static tb_status st_json_error(st_parser *p) {
   return tb__fail(TB_ERR_FORMAT, "%s: the header is not valid JSON: %s (at header byte %zu)",
                   p->what, p->j.error != NULL ? p->j.error : "unexpected input", p->j.error_at);
+}
+
+/* Fails with "<what>: <the subject at `at`><fmt's text>". The text's buffer
+ * is as large as the message's, so it is cut only where the message is. */
+static tb_status st_fail_at(const st_parser *p, const st_at *at, tb_status status,
+                            const char *fmt, ...) TB_PRINTF(4, 5);
+static tb_status st_fail_at(const st_parser *p, const st_at *at, tb_status status,
+                            const char *fmt, ...) {
+  char subject[ST_SUBJECT_SIZE], text[TB__ERROR_SAVE_CAPACITY];
+  va_list args;
+  va_start(args, fmt);
+  (void)vsnprintf(text, sizeof text, fmt, args);
+  va_end(args);
+  return tb__fail(status, "%s: %s%s", p->what, st_subject(subject, at), text);
 }
 
 /* Decodes the next string into the arena without keeping it (the next
@@ -237,13 +299,11 @@ static tb_status st_string(st_parser *p, bool key, const char **out, size_t *len
 static void st_keep(st_parser *p, size_t length) { p->f->strings_used += length + 1; }
 
 /* Fails unless the next value is of type want (described as `as`). */
-static tb_status st_expect(st_parser *p, tb__json_type want, const char *subject,
-                           const char *as) {
+static tb_status st_expect(st_parser *p, tb__json_type want, const st_at *at, const char *as) {
   tb__json_type t = tb__json_peek(&p->j);
   if (t == want) return TB_OK;
   if (t == TB__JSON_NONE) return st_json_error(p);
-  return tb__fail(TB_ERR_FORMAT, "%s: %s is %s, not %s", p->what, subject, tb__json_type_name(t),
-                  as);
+  return st_fail_at(p, at, TB_ERR_FORMAT, " is %s, not %s", tb__json_type_name(t), as);
 }
 
 static tb_status st_read_metadata(st_parser *p) {
@@ -252,7 +312,8 @@ static tb_status st_read_metadata(st_parser *p) {
   if (t == TB__JSON_NULL) { /* the reference reads null as "no metadata" */
     return tb__json_skip(&p->j) ? TB_OK : st_json_error(p);
   }
-  tb_status st = st_expect(p, TB__JSON_OBJECT, "\"__metadata__\"", "an object of strings");
+  const st_at metadata = {NULL, 0, ST_AT_METADATA, -1};
+  tb_status st = st_expect(p, TB__JSON_OBJECT, &metadata, "an object of strings");
   if (st != TB_OK) return st;
   if (!tb__json_begin(&p->j, '{')) return st_json_error(p);
   bool first = true, more;
@@ -260,22 +321,21 @@ static tb_status st_read_metadata(st_parser *p) {
     /* Set by st_string on success; initialised for GCC's flow analysis. */
     const char *key = NULL, *value = NULL;
     size_t key_len = 0, value_len = 0;
-    char q[ST_QUOTE_SIZE], subject[ST_QUOTE_SIZE + 32];
+    char q[ST_QUOTE_SIZE], subject[ST_SUBJECT_SIZE];
     if ((st = st_string(p, true, &key, &key_len)) != TB_OK) return st;
-    st_quote(q, key, key_len);
     if (strlen(key) != key_len) {
       return tb__fail(TB_ERR_UNSUPPORTED,
                       "%s: the \"__metadata__\" key %s holds U+0000, which C strings cannot hold",
-                      p->what, q);
+                      p->what, st_quote(q, key, key_len));
     }
     st_keep(p, key_len);
-    snprintf(subject, sizeof subject, "\"__metadata__\" item %s", q);
-    if ((st = st_expect(p, TB__JSON_STRING, subject, "a string")) != TB_OK) return st;
+    const st_at item = {key, key_len, ST_AT_METADATA, -1};
+    if ((st = st_expect(p, TB__JSON_STRING, &item, "a string")) != TB_OK) return st;
     if ((st = st_string(p, false, &value, &value_len)) != TB_OK) return st;
     if (strlen(value) != value_len) {
       return tb__fail(TB_ERR_UNSUPPORTED,
                       "%s: the value of %s holds U+0000, which C strings cannot hold", p->what,
-                      subject);
+                      st_subject(subject, &item));
     }
     st_keep(p, value_len);
     if (!st_grow(&f->allocator, (void **)&f->meta, &f->meta_cap, (size_t)f->meta_count,
@@ -288,26 +348,24 @@ static tb_status st_read_metadata(st_parser *p) {
 }
 
 /* A non-negative integer of the header, in [0, max]. */
-static tb_status st_integer(st_parser *p, const char *subject, uint64_t max, tb_status too_big,
+static tb_status st_integer(st_parser *p, const st_at *at, uint64_t max, tb_status too_big,
                             const char *too_big_text, uint64_t *out) {
-  tb_status st = st_expect(p, TB__JSON_NUMBER, subject, "an integer");
+  tb_status st = st_expect(p, TB__JSON_NUMBER, at, "an integer");
   if (st != TB_OK) return st;
   tb__json_number n;
   if (!tb__json_read_number(&p->j, &n)) return st_json_error(p);
+  if (n.integer && !n.negative && n.fits && n.value <= max) {
+    *out = n.value;
+    return TB_OK;
+  }
   char lit[48];
   st_literal(lit, &p->j, &n);
-  if (!n.integer) {
-    return tb__fail(TB_ERR_FORMAT, "%s: %s = %s is not an integer", p->what, subject, lit);
-  }
+  if (!n.integer) return st_fail_at(p, at, TB_ERR_FORMAT, " = %s is not an integer", lit);
   if (n.negative) {
-    return tb__fail(TB_ERR_FORMAT, "%s: %s = %s is %s", p->what, subject, lit,
-                    n.fits && n.value == 0 ? "not a plain 0 (it has a minus sign)" : "negative");
+    return st_fail_at(p, at, TB_ERR_FORMAT, " = %s is %s", lit,
+                      n.fits && n.value == 0 ? "not a plain 0 (it has a minus sign)" : "negative");
   }
-  if (!n.fits || n.value > max) {
-    return tb__fail(too_big, "%s: %s = %s %s", p->what, subject, lit, too_big_text);
-  }
-  *out = n.value;
-  return TB_OK;
+  return st_fail_at(p, at, too_big, " = %s %s", lit, too_big_text);
 }
 
 typedef struct st_fields {
@@ -318,10 +376,9 @@ typedef struct st_fields {
   uint64_t offsets[2];
 } st_fields;
 
-static tb_status st_read_dtype(st_parser *p, const char *q, st_fields *e) {
-  char subject[ST_QUOTE_SIZE + 32];
-  snprintf(subject, sizeof subject, "entry %s: dtype", q);
-  tb_status st = st_expect(p, TB__JSON_STRING, subject, "a string");
+static tb_status st_read_dtype(st_parser *p, const st_at *entry, st_fields *e) {
+  const st_at at = st_at_part(entry, ST_AT_DTYPE, -1);
+  tb_status st = st_expect(p, TB__JSON_STRING, &at, "a string");
   if (st != TB_OK) return st;
   const char *name = NULL;
   size_t length = 0;
@@ -329,31 +386,27 @@ static tb_status st_read_dtype(st_parser *p, const char *q, st_fields *e) {
   e->dtype = st_dtype_by_name(name, length);
   if (e->dtype < 0) {
     char dq[ST_QUOTE_SIZE];
-    return tb__fail(TB_ERR_DTYPE, "%s: entry %s: dtype %s is not a safetensors dtype this library "
-                    "knows",
-                    p->what, q, st_quote(dq, name, length));
+    return st_fail_at(p, &at, TB_ERR_DTYPE, " %s is not a safetensors dtype this library knows",
+                      st_quote(dq, name, length));
   }
   return TB_OK;
 }
 
-static tb_status st_read_shape(st_parser *p, const char *q, st_fields *e) {
-  char subject[ST_QUOTE_SIZE + 48];
-  snprintf(subject, sizeof subject, "entry %s: shape", q);
-  tb_status st = st_expect(p, TB__JSON_ARRAY, subject, "an array of integers");
+static tb_status st_read_shape(st_parser *p, const st_at *entry, st_fields *e) {
+  const st_at at = st_at_part(entry, ST_AT_SHAPE, -1);
+  tb_status st = st_expect(p, TB__JSON_ARRAY, &at, "an array of integers");
   if (st != TB_OK) return st;
   if (!tb__json_begin(&p->j, '[')) return st_json_error(p);
   bool first = true, more;
   e->ndim = 0;
   while (tb__json_next(&p->j, ']', &first, &more) && more) {
     if (e->ndim == TB_MAX_NDIM) {
-      return tb__fail(TB_ERR_UNSUPPORTED,
-                      "%s: entry %s: shape has more than %d dimensions (the library's "
-                      "TB_MAX_NDIM)",
-                      p->what, q, TB_MAX_NDIM);
+      return st_fail_at(p, &at, TB_ERR_UNSUPPORTED,
+                        " has more than %d dimensions (the library's TB_MAX_NDIM)", TB_MAX_NDIM);
     }
-    snprintf(subject, sizeof subject, "entry %s: shape[%d]", q, (int)e->ndim);
+    const st_at element = st_at_part(entry, ST_AT_SHAPE, (int)e->ndim);
     uint64_t v;
-    st = st_integer(p, subject, (uint64_t)INT64_MAX, TB_ERR_OVERFLOW, "does not fit in int64",
+    st = st_integer(p, &element, (uint64_t)INT64_MAX, TB_ERR_OVERFLOW, "does not fit in int64",
                     &v);
     if (st != TB_OK) return st;
     e->shape[e->ndim++] = (int64_t)v;
@@ -361,123 +414,130 @@ static tb_status st_read_shape(st_parser *p, const char *q, st_fields *e) {
   return p->j.error != NULL ? st_json_error(p) : TB_OK;
 }
 
-static tb_status st_read_offsets(st_parser *p, const char *q, st_fields *e) {
-  char subject[ST_QUOTE_SIZE + 48];
-  snprintf(subject, sizeof subject, "entry %s: data_offsets", q);
-  tb_status st = st_expect(p, TB__JSON_ARRAY, subject, "an array [begin, end]");
+static tb_status st_read_offsets(st_parser *p, const st_at *entry, st_fields *e) {
+  const st_at at = st_at_part(entry, ST_AT_OFFSETS, -1);
+  tb_status st = st_expect(p, TB__JSON_ARRAY, &at, "an array [begin, end]");
   if (st != TB_OK) return st;
   if (!tb__json_begin(&p->j, '[')) return st_json_error(p);
   bool first = true, more;
   e->offsets_count = 0;
   while (tb__json_next(&p->j, ']', &first, &more) && more) {
     if (e->offsets_count == 2) {
-      return tb__fail(TB_ERR_FORMAT,
-                      "%s: entry %s: data_offsets has more than 2 elements (it must be "
-                      "[begin, end])",
-                      p->what, q);
+      return st_fail_at(p, &at, TB_ERR_FORMAT,
+                        " has more than 2 elements (it must be [begin, end])");
     }
-    snprintf(subject, sizeof subject, "entry %s: data_offsets[%d]", q, e->offsets_count);
+    const st_at element = st_at_part(entry, ST_AT_OFFSETS, e->offsets_count);
     uint64_t v;
-    st = st_integer(p, subject, UINT64_MAX, TB_ERR_FORMAT,
+    st = st_integer(p, &element, UINT64_MAX, TB_ERR_FORMAT,
                     "lies beyond the data section (it does not fit in 64 bits)", &v);
     if (st != TB_OK) return st;
     e->offsets[e->offsets_count++] = v;
   }
   if (p->j.error != NULL) return st_json_error(p);
   if (e->offsets_count != 2) {
-    return tb__fail(TB_ERR_FORMAT,
-                    "%s: entry %s: data_offsets has %d element%s, not 2 (it must be [begin, end])",
-                    p->what, q, e->offsets_count, e->offsets_count == 1 ? "" : "s");
+    return st_fail_at(p, &at, TB_ERR_FORMAT, " has %d element%s, not 2 (it must be [begin, end])",
+                      e->offsets_count, e->offsets_count == 1 ? "" : "s");
   }
   return TB_OK;
 }
 
 /* The checks one entry passes on its own: its range, its layout, its size. */
-static tb_status st_check_entry(st_parser *p, const char *q, const st_fields *e) {
+static tb_status st_check_entry(st_parser *p, const st_at *entry, const st_fields *e) {
   const uint64_t begin = e->offsets[0], end = e->offsets[1];
   const uint64_t data_size = p->f->data_size;
+  const st_at offsets = st_at_part(entry, ST_AT_OFFSETS, -1);
   if (begin > end) {
-    return tb__fail(TB_ERR_FORMAT,
-                    "%s: entry %s: data_offsets = [%" PRIu64 ", %" PRIu64 "] end before they begin",
-                    p->what, q, begin, end);
+    return st_fail_at(p, &offsets, TB_ERR_FORMAT,
+                      " = [%" PRIu64 ", %" PRIu64 "] end before they begin", begin, end);
   }
   if (end > data_size) {
-    return tb__fail(TB_ERR_FORMAT,
-                    "%s: entry %s: data_offsets = [%" PRIu64 ", %" PRIu64
-                    "] run past the data section (%" PRIu64 " bytes)",
-                    p->what, q, begin, end, data_size);
+    return st_fail_at(p, &offsets, TB_ERR_FORMAT,
+                      " = [%" PRIu64 ", %" PRIu64 "] run past the data section (%" PRIu64
+                      " bytes)",
+                      begin, end, data_size);
   }
   const DLDataType dtype = st_dl_dtype(e->dtype);
   int64_t strides[TB_MAX_NDIM];
   tb__contiguous_strides(e->ndim, e->shape, TB_ORDER_C, strides);
-  char what[ST_QUOTE_SIZE + 320];
-  snprintf(what, sizeof what, "%s: entry %s", p->what, q);
   tb_extent x;
-  tb_status st = tb__layout_extent(what, dtype, e->ndim, e->shape, strides, &x);
-  if (st != TB_OK) return st;
+  if (tb__layout_extent(p->what, dtype, e->ndim, e->shape, strides, &x) != TB_OK) {
+    /* It words its message with the `what` it is given: the entry's is
+     * formatted only now, and the check run again to word the message. */
+    char subject[ST_SUBJECT_SIZE], what[ST_QUOTE_SIZE + 320];
+    snprintf(what, sizeof what, "%s: %s", p->what, st_subject(subject, entry));
+    return tb__layout_extent(what, dtype, e->ndim, e->shape, strides, &x);
+  }
   const int64_t bits = k_dtypes[e->dtype].bits;
   if (bits < 8 && (x.numel * bits) % 8 != 0) { /* numel * bits fits: layout checked it */
-    return tb__fail(TB_ERR_FORMAT,
-                    "%s: entry %s: %" PRId64 " elements of %s make %" PRId64
-                    " bits, not a whole number of bytes",
-                    p->what, q, x.numel, k_dtypes[e->dtype].name, x.numel * bits);
+    return st_fail_at(p, entry, TB_ERR_FORMAT,
+                      ": %" PRId64 " elements of %s make %" PRId64
+                      " bits, not a whole number of bytes",
+                      x.numel, k_dtypes[e->dtype].name, x.numel * bits);
   }
   if ((uint64_t)x.nbytes != end - begin) {
     char shape[128];
-    return tb__fail(TB_ERR_FORMAT,
-                    "%s: entry %s: data_offsets = [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
-                    " bytes, but %s of shape %s takes %" PRId64,
-                    p->what, q, begin, end, end - begin, k_dtypes[e->dtype].name,
-                    st_shape_text(shape, e->ndim, e->shape), x.nbytes);
+    return st_fail_at(p, &offsets, TB_ERR_FORMAT,
+                      " = [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
+                      " bytes, but %s of shape %s takes %" PRId64,
+                      begin, end, end - begin, k_dtypes[e->dtype].name,
+                      st_shape_text(shape, e->ndim, e->shape), x.nbytes);
   }
   return TB_OK;
 }
 
 enum { ST_DTYPE = 1, ST_SHAPE = 2, ST_OFFSETS = 4 };
 
+/* The field an entry's key names, or 0. The lengths tell the three apart,
+ * so each key is compared with at most one of them. */
+static int st_field_of(const char *key, size_t length) {
+  if (length == 5 && memcmp(key, "dtype", 5) == 0) return ST_DTYPE;
+  if (length == 5 && memcmp(key, "shape", 5) == 0) return ST_SHAPE;
+  if (length == 12 && memcmp(key, "data_offsets", 12) == 0) return ST_OFFSETS;
+  return 0;
+}
+
 static tb_status st_read_entry(st_parser *p, const char *name, size_t name_len, int64_t order) {
   tb_safetensors *f = p->f;
-  char q[ST_QUOTE_SIZE], subject[ST_QUOTE_SIZE + 16];
-  st_quote(q, name, name_len);
-  snprintf(subject, sizeof subject, "entry %s", q);
-  tb_status st = st_expect(p, TB__JSON_OBJECT, subject,
+  const st_at entry = {name, name_len, ST_AT_ENTRY, -1};
+  tb_status st = st_expect(p, TB__JSON_OBJECT, &entry,
                            "an object with dtype, shape and data_offsets");
   if (st != TB_OK) return st;
   if (!tb__json_begin(&p->j, '{')) return st_json_error(p);
+  /* The shape is written up to ndim: zeroing all TB_MAX_NDIM of it for
+   * every entry showed in profiles. */
   st_fields e;
-  memset(&e, 0, sizeof e);
+  e.dtype = 0;
+  e.ndim = 0;
+  e.offsets_count = 0;
   int seen = 0;
   bool first = true, more;
   while (tb__json_next(&p->j, '}', &first, &more) && more) {
     const char *field = NULL;
     size_t field_len = 0;
     if ((st = st_string(p, true, &field, &field_len)) != TB_OK) return st;
-    int which = 0;
-    if (strcmp(field, "dtype") == 0 && field_len == 5) which = ST_DTYPE;
-    if (strcmp(field, "shape") == 0 && field_len == 5) which = ST_SHAPE;
-    if (strcmp(field, "data_offsets") == 0 && field_len == 12) which = ST_OFFSETS;
+    const int which = st_field_of(field, field_len);
     if (which == 0) {
       char fq[ST_QUOTE_SIZE];
-      return tb__fail(TB_ERR_FORMAT,
-                      "%s: entry %s has an unknown field %s (only dtype, shape and "
-                      "data_offsets are allowed)",
-                      p->what, q, st_quote(fq, field, field_len));
+      return st_fail_at(p, &entry, TB_ERR_FORMAT,
+                        " has an unknown field %s (only dtype, shape and data_offsets are "
+                        "allowed)",
+                        st_quote(fq, field, field_len));
     }
     if (seen & which) {
-      return tb__fail(TB_ERR_FORMAT, "%s: entry %s has the field '%s' twice", p->what, q, field);
+      return st_fail_at(p, &entry, TB_ERR_FORMAT, " has the field '%s' twice", field);
     }
     seen |= which;
-    st = which == ST_DTYPE ? st_read_dtype(p, q, &e)
-         : which == ST_SHAPE ? st_read_shape(p, q, &e)
-                             : st_read_offsets(p, q, &e);
+    st = which == ST_DTYPE ? st_read_dtype(p, &entry, &e)
+         : which == ST_SHAPE ? st_read_shape(p, &entry, &e)
+                             : st_read_offsets(p, &entry, &e);
     if (st != TB_OK) return st;
   }
   if (p->j.error != NULL) return st_json_error(p);
   if (seen != (ST_DTYPE | ST_SHAPE | ST_OFFSETS)) {
-    return tb__fail(TB_ERR_FORMAT, "%s: entry %s has no %s", p->what, q,
-                    !(seen & ST_DTYPE) ? "dtype" : !(seen & ST_SHAPE) ? "shape" : "data_offsets");
+    return st_fail_at(p, &entry, TB_ERR_FORMAT, " has no %s",
+                      !(seen & ST_DTYPE) ? "dtype" : !(seen & ST_SHAPE) ? "shape" : "data_offsets");
   }
-  if ((st = st_check_entry(p, q, &e)) != TB_OK) return st;
+  if ((st = st_check_entry(p, &entry, &e)) != TB_OK) return st;
   if (!st_grow(&f->allocator, (void **)&f->dims, &f->dims_cap, f->dims_len, sizeof *f->dims,
                f->dims_len + (size_t)e.ndim, p->what)) {
     return TB_ERR_NOMEM;
@@ -507,7 +567,7 @@ static tb_status st_read_root(st_parser *p) {
     const char *key = NULL;
     size_t key_len = 0;
     if ((st = st_string(p, true, &key, &key_len)) != TB_OK) return st;
-    if (key_len == 12 && strcmp(key, "__metadata__") == 0) {
+    if (key_len == 12 && memcmp(key, "__metadata__", 12) == 0) {
       if (has_metadata) {
         return tb__fail(TB_ERR_FORMAT, "%s: the header has \"__metadata__\" twice", p->what);
       }
@@ -548,6 +608,20 @@ static int st_by_key(const void *a, const void *b) {
   return strcmp(((const st_meta *)a)->key, ((const st_meta *)b)->key);
 }
 
+/* qsort, skipped where the array is in order already: the reference writer
+ * lists entries in offset order, and often in name order too. The entries'
+ * orders are total (ties go by position), so nothing changes; metadata keys
+ * that tie are an error either way. */
+static void st_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+  const char *b = base;
+  for (size_t i = 1; i < n; i++) {
+    if (cmp(b + (i - 1) * size, b + i * size) > 0) {
+      qsort(base, n, size, cmp);
+      return;
+    }
+  }
+}
+
 /* Sorted by offset, the entries must tile the data section. */
 static tb_status st_check_coverage(st_parser *p) {
   const tb_safetensors *f = p->f;
@@ -556,19 +630,18 @@ static tb_status st_check_coverage(st_parser *p) {
   char q[ST_QUOTE_SIZE], pq[ST_QUOTE_SIZE];
   for (int64_t i = 0; i < f->count; i++) {
     const st_entry *e = &f->entries[i];
-    st_quote(q, e->name, strlen(e->name));
     if (e->begin < reached) {
-      st_quote(pq, prev->name, strlen(prev->name));
       return tb__fail(TB_ERR_FORMAT,
                       "%s: entries %s [%" PRIu64 ", %" PRIu64 ") and %s [%" PRIu64 ", %" PRIu64
                       ") overlap",
-                      p->what, pq, prev->begin, prev->end, q, e->begin, e->end);
+                      p->what, st_quote(pq, prev->name, strlen(prev->name)), prev->begin,
+                      prev->end, st_quote(q, e->name, strlen(e->name)), e->begin, e->end);
     }
     if (e->begin > reached) {
       return tb__fail(TB_ERR_FORMAT,
                       "%s: bytes [%" PRIu64 ", %" PRIu64
                       ") of the data section belong to no entry (a hole before entry %s)",
-                      p->what, reached, e->begin, q);
+                      p->what, reached, e->begin, st_quote(q, e->name, strlen(e->name)));
     }
     reached = e->end;
     prev = e;
@@ -585,16 +658,16 @@ static tb_status st_check_coverage(st_parser *p) {
 static tb_status st_sort(st_parser *p) {
   tb_safetensors *f = p->f;
   char q[ST_QUOTE_SIZE];
-  if (f->meta_count > 1) qsort(f->meta, (size_t)f->meta_count, sizeof *f->meta, st_by_key);
+  st_qsort(f->meta, (size_t)f->meta_count, sizeof *f->meta, st_by_key);
   for (int64_t i = 1; i < f->meta_count; i++) {
     if (strcmp(f->meta[i - 1].key, f->meta[i].key) == 0) {
       return tb__fail(TB_ERR_FORMAT, "%s: \"__metadata__\" has the key %s twice", p->what,
                       st_quote(q, f->meta[i].key, strlen(f->meta[i].key)));
     }
   }
-  if (f->count > 1) qsort(f->entries, (size_t)f->count, sizeof *f->entries, st_by_offset);
+  st_qsort(f->entries, (size_t)f->count, sizeof *f->entries, st_by_offset);
   for (int64_t i = 0; i < f->count; i++) f->by_name[i] = &f->entries[i];
-  if (f->count > 1) qsort((void *)f->by_name, (size_t)f->count, sizeof *f->by_name, st_by_name);
+  st_qsort((void *)f->by_name, (size_t)f->count, sizeof *f->by_name, st_by_name);
   for (int64_t i = 1; i < f->count; i++) {
     const char *a = f->by_name[i - 1]->name, *b = f->by_name[i]->name;
     if (strcmp(a, b) == 0) {
