@@ -25,8 +25,33 @@
  * tests run both), "memfd" or unset the memfd where this build and kernel
  * have it. It is read at each tb_shm_empty / tb_shm_share.
  *
- * Host memory only: CUDA tensors get TB_ERR_UNSUPPORTED (sharing them needs
- * CUDA IPC handles, a later step), other device memory TB_ERR_DEVICE.
+ * CUDA device memory (kDLCUDA) is shared by CUDA IPC instead, with the same
+ * calls: its handle (version 2, below) carries the allocation's
+ * CUipcMemHandle and no descriptor, and tb_shm_attach in another process
+ * opens it (cuIpcOpenMemHandle) as a kDLCUDA tensor over the same device
+ * memory; the mapping is closed (cuIpcCloseMemHandle) when the last tensor
+ * over it is released. Shared ("IPC-capable") CUDA tensors are those whose
+ * memory the library allocated (tb_tensor_empty and every constructor on
+ * kDLCUDA, tb_tensor_to, tb_shm_share: cuMemAlloc) and those attached, views
+ * of either included, while the driver exports the IPC entry points; never
+ * wrapped memory (tb_from_array, DLPack imports), which may be a piece of a
+ * caching allocator's block or memory that legacy CUDA IPC refuses. Without
+ * the IPC entry points in the driver, or in a build without the CUDA
+ * backend, CUDA memory gets TB_ERR_UNSUPPORTED; other device memory always
+ * TB_ERR_DEVICE.
+ *
+ * The CUDA driver's rules apply: a CUDA handle opens only in a process
+ * other than the one that made it (there, use the tensor itself: attaching
+ * is refused with TB_ERR_INVALID); a process that has initialised CUDA must
+ * not hand its CUDA state to a child by fork() (start the other process
+ * with exec, or fork before any CUDA call); the exporting process keeps the
+ * tensor alive while others have it attached (freeing memory that another
+ * process has open is undefined in CUDA). Writes on one side are seen on the
+ * other once the writer's work is done: a copy from the host into device
+ * memory returns when done; a device-to-device copy returns with its work
+ * queued (README "Devices"), so the writer waits for it (a copy of the
+ * result to the host does, or its own stream synchronisation) before it
+ * tells the other process.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -56,14 +81,20 @@ TB_API tb_status tb_shm_empty(DLDataType dtype, int32_t ndim, const int64_t *sha
  * C-order shared block (tb_shm_empty), writable like every copy, whose
  * writes are not seen by t. Borrows t; returns a new reference.
  * Host-addressable memory (CPU, CUDA pinned and managed, ROCm host) is
- * copied to a CPU tensor; CUDA device memory gets TB_ERR_UNSUPPORTED, other
- * devices TB_ERR_DEVICE.
+ * copied to a CPU tensor. CUDA device memory that is already IPC-capable
+ * (see the top of this file) is t itself; wrapped CUDA memory is copied
+ * into fresh device memory of the library's on the same device (C order),
+ * which is. CUDA without the driver's IPC entry points, or in a build
+ * without the CUDA backend, gets TB_ERR_UNSUPPORTED; other devices
+ * TB_ERR_DEVICE.
  */
 TB_API tb_status tb_shm_share(const tb_tensor_t *t, tb_tensor_t **out);
 
 /* True when t's storage is a shared block (made by tb_shm_empty or
- * tb_shm_share, or attached with tb_shm_attach / tb_shm_recv), views
- * included; false for NULL and for every other tensor. Borrows t. */
+ * tb_shm_share, or attached with tb_shm_attach / tb_shm_recv), or is CUDA
+ * device memory CUDA IPC can share (allocated by the library or attached,
+ * see the top of this file), views included; false for NULL and for every
+ * other tensor. Borrows t. */
 TB_API bool tb_tensor_is_shared(const tb_tensor_t *t);
 
 /*
@@ -83,23 +114,44 @@ TB_API bool tb_tensor_is_shared(const tb_tensor_t *t);
  *       32  8*ndim    shape, int64
  *  32+8*ndim 8*ndim   strides in elements, int64 (any sign)
  *
- * Its length is TB_SHM_HANDLE_SIZE(ndim) exactly: 32 + 16 * ndim bytes, at
- * most TB_SHM_HANDLE_MAX. Only the descriptor carries the memory; the
- * handle says which part of it the tensor is.
+ * Its length is TB_SHM_HANDLE_SIZE(ndim) exactly: 32 + 16 * ndim bytes. Only
+ * the descriptor carries the memory; the handle says which part of it the
+ * tensor is.
+ *
+ * A CUDA tensor's handle is version 2: the same first 32 bytes (block_size
+ * is then the bytes of the CUDA allocation, byte_offset counts from its
+ * base), then
+ *
+ *       32     4      device_type: kDLCUDA (2)
+ *       36     4      device_id, 0..INT32_MAX
+ *       40    64      CUipcMemHandle of the allocation (cuIpcGetMemHandle
+ *                     of its base), opaque; all zero when block_size is 0
+ *                     (an empty tensor: nothing to open)
+ *      104  8*ndim    shape, int64
+ * 104+8*ndim 8*ndim   strides in elements, int64 (any sign)
+ *
+ * of length TB_SHM_CUDA_HANDLE_SIZE(ndim): 104 + 16 * ndim bytes. Version 1
+ * handles are written and read as before. Every handle is at most
+ * TB_SHM_HANDLE_MAX bytes.
  */
 #define TB_SHM_HANDLE_VERSION 1
+#define TB_SHM_HANDLE_VERSION_CUDA 2
 #define TB_SHM_HANDLE_SIZE(ndim) (32 + 16 * (size_t)(ndim))
-#define TB_SHM_HANDLE_MAX TB_SHM_HANDLE_SIZE(TB_MAX_NDIM)
+#define TB_SHM_CUDA_HANDLE_SIZE(ndim) (104 + 16 * (size_t)(ndim))
+#define TB_SHM_HANDLE_MAX TB_SHM_CUDA_HANDLE_SIZE(TB_MAX_NDIM)
 
 /*
  * Writes t's handle into buf (capacity bytes; TB_SHM_HANDLE_MAX always
  * suffices), its length to *len and the block's descriptor to *fd. The
  * descriptor is borrowed: it stays owned by t's storage and valid while t
  * or any tensor sharing its storage lives; send it (or dup it), never close
- * it. Borrows t. TB_ERR_INVALID when t is not shared (tb_shm_share it
- * first) or capacity is smaller than the handle (the message gives its
- * size); TB_ERR_UNSUPPORTED for a CUDA tensor, TB_ERR_DEVICE for other
- * device memory.
+ * it. A CUDA tensor's handle (version 2) has no descriptor: *fd = -1; its
+ * bytes alone name the memory, while t (or a tensor sharing its storage)
+ * lives in this process. Borrows t. TB_ERR_INVALID when t is not shared
+ * (tb_shm_share it first) or capacity is smaller than the handle (the
+ * message gives its size); TB_ERR_UNSUPPORTED for CUDA memory without CUDA
+ * IPC (see the top of this file), TB_ERR_DEVICE for other device memory; a
+ * failing cuIpcGetMemHandle gives TB_ERR_DEVICE with the driver's error.
  */
 TB_API tb_status tb_shm_handle_encode(const tb_tensor_t *t, void *buf, size_t capacity,
                                       size_t *len, int *fd);
@@ -126,6 +178,22 @@ TB_API tb_status tb_shm_handle_encode(const tb_tensor_t *t, void *buf, size_t ca
  * is not a regular file (a socket, pipe, device or directory), or holds
  * fewer bytes than block_size (a descriptor that lies about its extent).
  *
+ * A CUDA handle (version 2) takes fd = -1 (another fd is TB_ERR_INVALID).
+ * Its bytes are checked as strictly (TB_ERR_FORMAT for a device_type other
+ * than kDLCUDA, a negative device_id, a non-zero IPC handle with
+ * block_size 0, and the checks above); then TB_ERR_DEVICE when no CUDA
+ * device device_id is present (or the build has no CUDA backend),
+ * TB_ERR_UNSUPPORTED when the driver lacks the IPC entry points; the
+ * allocation is opened on device device_id with its primary context current
+ * (cuIpcOpenMemHandle, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS), and refused with
+ * TB_ERR_INVALID, the driver's error in the message, when the driver does
+ * not open it: a handle this very process made (CUDA_ERROR_INVALID_CONTEXT),
+ * or one that names no live allocation; or when the allocation it opens
+ * holds fewer than block_size bytes (cuMemGetAddressRange). The result is
+ * a kDLCUDA tensor (read-only for a read-only handle, by the library's
+ * flag: the mapping itself is writable); opening the same handle again
+ * shares the driver's mapping (its count of opens is the driver's).
+ *
  * Any regular file is accepted, not only memfds and POSIX shared memory:
  * a file on disk attaches like numpy.memmap (mode 'r+'), sharing its page
  * cache. Only a memfd made by this library is sealed against shrinking;
@@ -144,7 +212,9 @@ TB_API tb_status tb_shm_attach(const void *buf, size_t len, int fd, tb_tensor_t 
  * peer is TB_ERR_IO (EPIPE). Borrows t, which may be released as soon as
  * this returns: the descriptor in flight keeps the block alive until the
  * receiver takes it (or the socket is closed unread). Statuses as
- * tb_shm_handle_encode's, and TB_ERR_IO for the socket.
+ * tb_shm_handle_encode's, and TB_ERR_IO for the socket; TB_ERR_UNSUPPORTED
+ * for a CUDA tensor, whose handle carries no descriptor: send its
+ * tb_shm_handle_encode bytes over any channel instead.
  */
 TB_API tb_status tb_shm_send(int socket, const tb_tensor_t *t);
 

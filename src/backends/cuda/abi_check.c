@@ -14,6 +14,9 @@
 TB_SAME(TB_CU_SUCCESS, CUDA_SUCCESS);
 TB_SAME(TB_CU_ERROR_INVALID_VALUE, CUDA_ERROR_INVALID_VALUE);
 TB_SAME(TB_CU_ERROR_OUT_OF_MEMORY, CUDA_ERROR_OUT_OF_MEMORY);
+TB_SAME(TB_CU_ERROR_INVALID_CONTEXT, CUDA_ERROR_INVALID_CONTEXT);
+TB_SAME(TB_CU_IPC_HANDLE_SIZE, CU_IPC_HANDLE_SIZE);
+TB_SAME(TB_CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS);
 TB_SAME(TB_CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X);
 TB_SAME(TB_CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY, CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY);
 TB_SAME(TB_CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_MEMORY_TYPE);
@@ -31,6 +34,10 @@ TB_SAME(TB_CU_EVENT_DISABLE_TIMING, CU_EVENT_DISABLE_TIMING);
  * static assertion cannot compare (clang); they are (CUstream)0x1 and 0x2. */
 _Static_assert(sizeof(tb_cu_result) == sizeof(CUresult), "CUresult's size");
 _Static_assert(sizeof(tb_cu_ptr) == sizeof(CUdeviceptr), "CUdeviceptr's size");
+/* CUipcMemHandle goes by value: the same size and alignment is the same ABI. */
+_Static_assert(sizeof(tb_cu_ipc_mem_handle) == sizeof(CUipcMemHandle) &&
+                   _Alignof(tb_cu_ipc_mem_handle) == _Alignof(CUipcMemHandle),
+               "CUipcMemHandle's layout");
 
 /* Same types: CUcontext is struct CUctx_st *, as is tb_cu_context, etc. */
 static tb_cu_context tb_check_context(CUcontext c) { return c; }
@@ -45,6 +52,16 @@ static tb_cu_device tb_check_device(CUdevice d) { return d; }
 extern const tb_cu_api tb_cuda_abi_check;
 const tb_cu_api tb_cuda_abi_check = {TB_CU_FUNCTIONS(TB_CU_INIT)};
 
+/* The optional entry points: those without a CUipcMemHandle in their type
+ * as tb_cu_api declares them; the two with one, with cuda.h's struct in its
+ * place (the layouts are the same, above). */
+static tb_cu_result (*const tb_check_ipc_close)(tb_cu_ptr) = cuIpcCloseMemHandle;
+static tb_cu_result (*const tb_check_address_range)(tb_cu_ptr *, size_t *, tb_cu_ptr) =
+    cuMemGetAddressRange_v2;
+static tb_cu_result (*const tb_check_ipc_get)(CUipcMemHandle *, tb_cu_ptr) = cuIpcGetMemHandle;
+static tb_cu_result (*const tb_check_ipc_open)(tb_cu_ptr *, CUipcMemHandle, unsigned int) =
+    cuIpcOpenMemHandle_v2;
+
 void tb_cuda_abi_check_types(void);
 void tb_cuda_abi_check_types(void) {
   (void)tb_check_context;
@@ -53,4 +70,8 @@ void tb_cuda_abi_check_types(void) {
   (void)tb_check_module;
   (void)tb_check_function;
   (void)tb_check_device;
+  (void)tb_check_ipc_close;
+  (void)tb_check_address_range;
+  (void)tb_check_ipc_get;
+  (void)tb_check_ipc_open;
 }

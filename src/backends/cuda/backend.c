@@ -44,15 +44,17 @@ tb_status tb__cuda_fail(tb_cu_result r, const char *call, const char *fmt, ...) 
 static const struct {
   const char *symbol;
   size_t offset;
-} tb_cu_symbols[] = {TB_CU_FUNCTIONS(TB_CU_ENTRY)};
+} tb_cu_symbols[] = {TB_CU_FUNCTIONS(TB_CU_ENTRY)},
+  tb_cu_optional_symbols[] = {TB_CU_OPTIONAL_FUNCTIONS(TB_CU_ENTRY)};
 #undef TB_CU_ENTRY
 
 _Static_assert(sizeof(void *) == sizeof(tb_cu_result(*)(void)),
                "dlsym's object pointers must hold function pointers (POSIX)");
 
 /* Opens libcuda.so.1 and resolves every entry point into *api; false (and
- * the library closed again) when any step fails. Never the unversioned
- * libcuda.so, which may be the toolkit's link-time stub. */
+ * the library closed again) when any required one is missing. Optional ones
+ * that are missing stay NULL. Never the unversioned libcuda.so, which may
+ * be the toolkit's link-time stub. */
 static bool tb_cuda_load_driver(tb_cu_api *api) {
   void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (lib == NULL) return false;
@@ -64,6 +66,10 @@ static bool tb_cuda_load_driver(tb_cu_api *api) {
     }
     /* ISO C has no object-to-function pointer conversion; copy the bits. */
     memcpy((char *)api + tb_cu_symbols[i].offset, &sym, sizeof sym);
+  }
+  for (size_t i = 0; i < sizeof tb_cu_optional_symbols / sizeof tb_cu_optional_symbols[0]; i++) {
+    void *sym = dlsym(lib, tb_cu_optional_symbols[i].symbol);
+    if (sym != NULL) memcpy((char *)api + tb_cu_optional_symbols[i].offset, &sym, sizeof sym);
   }
   return true; /* the library stays loaded for the life of the process */
 }
@@ -564,7 +570,7 @@ static tb_status tb_cuda_pointer_device(const tb_device_vtable *self, const void
   return tb__cuda_pointer_device(ptr, out);
 }
 
-static const tb_device_vtable tb_cuda_backend = {
+const tb_device_vtable tb__cuda_backend = {
     .abi_version = TB_BACKEND_ABI_VERSION,
     .device_type = kDLCUDA,
     .name = "cuda",
@@ -653,7 +659,7 @@ int32_t tb__cuda_count(void) {
  * backends: three pointer stores; the driver is only looked for on first use
  * (above). */
 void tb__cuda_register(void) {
-  (void)tb__backend_add(&tb_cuda_backend);
+  (void)tb__backend_add(&tb__cuda_backend);
   (void)tb__backend_add(&tb_cuda_host_backend);
   (void)tb__backend_add(&tb_cuda_managed_backend);
 }

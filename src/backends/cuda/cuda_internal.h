@@ -113,6 +113,10 @@ TB_INTERNAL tb_status tb__cuda_to_host(tb_cuda_device *dev, void *dst, DLDevice 
 
 /* ---- for the core ---- */
 
+/* The kDLCUDA table: storage whose backend it is holds cuMemAlloc memory
+ * (ipc.c tells IPC-capable tensors by it). */
+TB_INTERNAL extern const tb_device_vtable tb__cuda_backend;
+
 /* The registry's call for built-in backends (see backend.c). */
 TB_INTERNAL void tb__cuda_register(void);
 

@@ -29,6 +29,7 @@ typedef struct CUstream_st *tb_cu_stream;
 #define TB_CU_SUCCESS 0u
 #define TB_CU_ERROR_INVALID_VALUE 1u
 #define TB_CU_ERROR_OUT_OF_MEMORY 2u
+#define TB_CU_ERROR_INVALID_CONTEXT 201u
 
 /* CUdevice_attribute */
 #define TB_CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X 5u
@@ -50,6 +51,14 @@ typedef struct CUstream_st *tb_cu_stream;
 #define TB_CU_MEM_ATTACH_GLOBAL 0x1u
 #define TB_CU_STREAM_DEFAULT 0x0u /* synchronizes with the legacy default stream */
 #define TB_CU_EVENT_DISABLE_TIMING 0x2u
+
+/* CUDA IPC: the opaque handle of a cuMemAlloc allocation (CUipcMemHandle,
+ * passed by value to cuIpcOpenMemHandle), and the one flag that opens it. */
+#define TB_CU_IPC_HANDLE_SIZE 64
+#define TB_CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS 0x1u
+typedef struct tb_cu_ipc_mem_handle {
+  char reserved[TB_CU_IPC_HANDLE_SIZE];
+} tb_cu_ipc_mem_handle;
 
 /* The special stream handles; DLPack's stream values 1 and 2 are these. */
 #define TB_CU_STREAM_LEGACY ((tb_cu_stream)0x1)
@@ -110,11 +119,26 @@ typedef struct CUstream_st *tb_cu_stream;
      unsigned int block_x, unsigned int block_y, unsigned int block_z, unsigned int shared_bytes, \
      tb_cu_stream stream, void **params, void **extra))
 
+/*
+ * Entry points only CUDA IPC needs (io/shm.c's CUDA handles): a driver that
+ * lacks any of them still loads, the fields stay NULL and only the IPC path
+ * fails, with TB_ERR_UNSUPPORTED (ipc.c).
+ */
+#define TB_CU_OPTIONAL_FUNCTIONS(X)                                                           \
+  X(ipc_get_mem_handle, cuIpcGetMemHandle, (tb_cu_ipc_mem_handle * handle, tb_cu_ptr ptr))    \
+  X(ipc_open_mem_handle, cuIpcOpenMemHandle_v2,                                               \
+    (tb_cu_ptr * ptr, tb_cu_ipc_mem_handle handle, unsigned int flags))                       \
+  X(ipc_close_mem_handle, cuIpcCloseMemHandle, (tb_cu_ptr ptr))                               \
+  X(mem_get_address_range, cuMemGetAddressRange_v2, (tb_cu_ptr * base, size_t *size, tb_cu_ptr ptr))
+
 #define TB_CU_FIELD(field, symbol, params) tb_cu_result(*field) params;
 
-/* The driver's entry points, resolved once when the driver is loaded (backend.c). */
+/* The driver's entry points, resolved once when the driver is loaded
+ * (backend.c): the required ones, then the optional ones (NULL when the
+ * driver does not export them). */
 typedef struct tb_cu_api {
   TB_CU_FUNCTIONS(TB_CU_FIELD)
+  TB_CU_OPTIONAL_FUNCTIONS(TB_CU_FIELD)
 } tb_cu_api;
 
 #undef TB_CU_FIELD

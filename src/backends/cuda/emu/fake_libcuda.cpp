@@ -30,6 +30,21 @@
 //     misuse (the backend promises to drain first): it is reported on stderr
 //     and counted, and the memory stays mapped until that work is done;
 //     fake_cuda_misuses() hands the count to the test, which fails then;
+//   - CUDA IPC works across processes as the real driver's does: a device
+//     allocation keeps its memfd open, and cuIpcGetMemHandle's 64 bytes name
+//     it (the exporter's pid, the descriptor's number, the size and a random
+//     token that is also in the memfd's name); cuIpcOpenMemHandle in another
+//     process opens /proc/<pid>/fd/<n>, checks the name and size, and maps
+//     it as device memory (PROT_NONE to the library, like the exporter's).
+//     As with the real driver, a handle does not open in the process that
+//     made it (CUDA_ERROR_INVALID_CONTEXT), bytes that name no live
+//     allocation get CUDA_ERROR_INVALID_VALUE, opening an open handle again
+//     returns the same pointer and counts the opens, cuIpcCloseMemHandle
+//     unmaps at the last close (then cuMemGetAddressRange says
+//     CUDA_ERROR_NOT_FOUND), and opened memory is not cuMemFree's to free.
+//     fake_cuda_ipc_opens() says how many opens are not closed yet. Built
+//     with FAKE_CUDA_NO_IPC (libcuda.so.1 in noipc/), the stand-in exports
+//     none of the four IPC entry points, as an old or reduced driver;
 //   - calls are checked the way the real driver would fail them, and more
 //     strictly where the backend promises more: a context must be current,
 //     streams and events must exist, async copies to or from the host must
@@ -61,6 +76,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -154,8 +171,8 @@ const kernel_info kernels[] = {
 
 typedef unsigned CUresult;
 const CUresult OK = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, INVALID_CONTEXT = 201,
-               INVALID_HANDLE = 400, NOT_FOUND = 500, NOT_READY = 600, NOT_SUPPORTED = 801,
-               UNKNOWN = 999;
+               MAP_FAILED_ = 205, INVALID_HANDLE = 400, NOT_FOUND = 500, NOT_READY = 600,
+               NOT_SUPPORTED = 801, UNKNOWN = 999;
 
 typedef std::chrono::steady_clock clock_type;
 
@@ -170,12 +187,16 @@ struct memory {
   char *alias = nullptr;
   size_t size = 0, mapped = 0;
   kind k = DEVICE;
+  int fd = -1;            // device memory's memfd, which IPC handles name
+  uint64_t token = 0;     // in the memfd's name too
+  bool imported = false;  // opened with cuIpcOpenMemHandle
   memory() = default;
   memory(const memory &) = delete;
   memory &operator=(const memory &) = delete;
   ~memory() {
     munmap(reinterpret_cast<void *>(base), mapped);
     if (alias != reinterpret_cast<char *>(base)) munmap(alias, mapped);
+    if (fd >= 0) close(fd);
   }
   char *at(uintptr_t p) const { return alias + (p - base); }
 };
@@ -246,6 +267,15 @@ struct driver {
   std::map<unsigned, int> attributes;
   std::map<std::string, long long> faults;
   unsigned long long misuses = 0;
+  // Opened IPC handles: by base, the (pid, token) they came from and the
+  // count of opens not closed yet; by (pid, token), the base.
+  struct opened {
+    std::pair<uint32_t, uint64_t> key;
+    long long opens;
+  };
+  std::map<uintptr_t, opened> ipc_by_base;
+  std::map<std::pair<uint32_t, uint64_t>, uintptr_t> ipc_by_key;
+  uint64_t token_seed = 0;
 
   ~driver() {
     {
@@ -430,6 +460,27 @@ int attribute(unsigned a) {
   return it != D.attributes.end() ? it->second : attribute_default(a);
 }
 
+// A device allocation's memfd name, which an IPC handle's opener checks:
+// "fake libcuda device memory <pid>-<token>".
+std::string memfd_name(uint32_t pid, uint64_t token) {
+  char name[96];
+  snprintf(name, sizeof name, "fake libcuda device memory %u-%016llx", pid,
+           static_cast<unsigned long long>(token));
+  return name;
+}
+// Tokens no other allocation (of this process or, by the pid in the name,
+// another) shares; random enough that a stale handle does not match.
+uint64_t next_token() {
+  if (D.token_seed == 0) {
+    D.token_seed = static_cast<uint64_t>(clock_type::now().time_since_epoch().count()) ^
+                   (static_cast<uint64_t>(getpid()) << 32) ^ 0x9E3779B97F4A7C15ull;
+  }
+  uint64_t x = (D.token_seed += 0x9E3779B97F4A7C15ull);  // splitmix64
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return (x ^ (x >> 31)) | 1;
+}
+
 CUresult allocate(void **p, size_t n, kind k, const char *symbol) {
   if (!have_context()) return fail(INVALID_CONTEXT, "allocation without a current context");
   if (n == 0) return INVALID_VALUE;
@@ -446,13 +497,14 @@ CUresult allocate(void **p, size_t n, kind k, const char *symbol) {
   m->k = k;
   void *base = MAP_FAILED, *alias = MAP_FAILED;
   if (k == DEVICE) {
-    int fd = memfd_create("fake libcuda device memory", MFD_CLOEXEC);
+    m->token = next_token();
+    int fd = memfd_create(memfd_name(getpid(), m->token).c_str(), MFD_CLOEXEC);
     if (fd < 0) return OUT_OF_MEMORY;
+    m->fd = fd;  // closed with the memory
     if (ftruncate(fd, static_cast<off_t>(m->mapped)) == 0) {
       base = mmap(nullptr, m->mapped, PROT_NONE, MAP_SHARED, fd, 0);
       alias = mmap(nullptr, m->mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     }
-    close(fd);
     if (base == MAP_FAILED || alias == MAP_FAILED) {
       if (base != MAP_FAILED) munmap(base, m->mapped);
       if (alias != MAP_FAILED) munmap(alias, m->mapped);
@@ -477,6 +529,10 @@ CUresult release(void *p, bool host, const char *symbol) {
   auto it = D.allocations.find(reinterpret_cast<uintptr_t>(p));
   if (it == D.allocations.end() || (it->second->k == PINNED) != host) {
     return fail(INVALID_VALUE, "free of a pointer this allocator did not return");
+  }
+  if (it->second->imported) {
+    return fail(INVALID_VALUE, "cuMemFree of memory opened with cuIpcOpenMemHandle (that is "
+                               "cuIpcCloseMemHandle's to close)");
   }
   const work *user = nullptr;
   D.each_stream([&](stream *s) {
@@ -622,6 +678,7 @@ CUresult cuGetErrorName(CUresult e, const char **s) {
     case INVALID_VALUE: *s = "CUDA_ERROR_INVALID_VALUE"; return OK;
     case OUT_OF_MEMORY: *s = "CUDA_ERROR_OUT_OF_MEMORY"; return OK;
     case INVALID_CONTEXT: *s = "CUDA_ERROR_INVALID_CONTEXT"; return OK;
+    case MAP_FAILED_: *s = "CUDA_ERROR_MAP_FAILED"; return OK;
     case INVALID_HANDLE: *s = "CUDA_ERROR_INVALID_HANDLE"; return OK;
     case NOT_FOUND: *s = "CUDA_ERROR_NOT_FOUND"; return OK;
     case NOT_READY: *s = "CUDA_ERROR_NOT_READY"; return OK;
@@ -638,6 +695,15 @@ CUresult cuGetErrorString(CUresult e, const char **s) {
 }
 CUresult cuInit(unsigned flags) {
   std::call_once(environment_read, read_environment);
+  // Each device allocation holds a descriptor (its memfd): room for many.
+  static std::once_flag limit_raised;
+  std::call_once(limit_raised, [] {
+    struct rlimit l;
+    if (getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur < l.rlim_max) {
+      l.rlim_cur = l.rlim_max;
+      (void)setrlimit(RLIMIT_NOFILE, &l);
+    }
+  });
   return flags == 0 ? OK : INVALID_VALUE;
 }
 CUresult cuDriverGetVersion(int *v) {
@@ -950,5 +1016,137 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
   };
   enqueue(s, std::move(w));
   return OK;
+}
+CUresult cuMemGetAddressRange_v2(uintptr_t *base, size_t *size, uintptr_t p) {
+  if (!have_context()) return fail(INVALID_CONTEXT, "cuMemGetAddressRange without a context");
+  std::lock_guard<std::mutex> lock(D.mu);
+  const memory_ref *m = find(p, 1);
+  if (m == nullptr || (*m)->k == PINNED) return NOT_FOUND;
+  if (base != nullptr) *base = (*m)->base;
+  if (size != nullptr) *size = (*m)->size;
+  return OK;
+}
+
+#ifndef FAKE_CUDA_NO_IPC
+// ---- CUDA IPC (see the top of this file) ----
+struct fake_ipc_handle {
+  char magic[8];  // "FAKEIPC1"
+  uint32_t pid;
+  int32_t fd;
+  uint64_t size;
+  uint64_t token;
+  unsigned char zero[32];
+};
+static_assert(sizeof(fake_ipc_handle) == 64, "CUipcMemHandle is 64 bytes");
+struct CUipcMemHandle_st {
+  char reserved[64];
+};
+const char ipc_magic[8] = {'F', 'A', 'K', 'E', 'I', 'P', 'C', '1'};
+
+CUresult cuIpcGetMemHandle(CUipcMemHandle_st *handle, uintptr_t p) {
+  if (!have_context()) return fail(INVALID_CONTEXT, "cuIpcGetMemHandle without a context");
+  if (handle == nullptr) return INVALID_VALUE;
+  std::lock_guard<std::mutex> lock(D.mu);
+  auto it = D.allocations.find(p);
+  if (it == D.allocations.end() || it->second->k != DEVICE || it->second->imported) {
+    return fail(INVALID_VALUE,
+                "cuIpcGetMemHandle of a pointer that is not the base of a cuMemAlloc allocation");
+  }
+  fake_ipc_handle h;
+  memset(&h, 0, sizeof h);
+  memcpy(h.magic, ipc_magic, sizeof h.magic);
+  h.pid = static_cast<uint32_t>(getpid());
+  h.fd = it->second->fd;
+  h.size = it->second->size;
+  h.token = it->second->token;
+  memcpy(handle->reserved, &h, sizeof h);
+  return OK;
+}
+// Maps another process's allocation: its memfd through /proc, checked by
+// name and size; NOT_FOUND-like failures are the real driver's
+// CUDA_ERROR_INVALID_VALUE.
+static CUresult ipc_map(const fake_ipc_handle &h, uintptr_t *out) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%u/fd/%d", h.pid, h.fd);
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return fail(INVALID_VALUE, "cuIpcOpenMemHandle: the handle names no live allocation");
+  char self[64], target[160];
+  snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(self, target, sizeof target - 1);
+  target[n > 0 ? n : 0] = '\0';
+  std::string expected = "/memfd:" + memfd_name(h.pid, h.token) + " (deleted)";
+  struct stat st;
+  auto m = std::make_shared<memory>();
+  m->size = static_cast<size_t>(h.size);
+  m->mapped = (m->size + 4095) & ~static_cast<size_t>(4095);
+  if (expected != target || fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != m->mapped) {
+    close(fd);
+    return fail(INVALID_VALUE, "cuIpcOpenMemHandle: the handle names no live allocation");
+  }
+  void *base = mmap(nullptr, m->mapped, PROT_NONE, MAP_SHARED, fd, 0);
+  void *alias = mmap(nullptr, m->mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED || alias == MAP_FAILED) {
+    if (base != MAP_FAILED) munmap(base, m->mapped);
+    if (alias != MAP_FAILED) munmap(alias, m->mapped);
+    return fail(MAP_FAILED_, "cuIpcOpenMemHandle: mmap failed");
+  }
+  m->base = reinterpret_cast<uintptr_t>(base);
+  m->alias = static_cast<char *>(alias);
+  m->k = DEVICE;
+  m->imported = true;
+  D.allocations[m->base] = m;
+  *out = m->base;
+  return OK;
+}
+CUresult cuIpcOpenMemHandle_v2(uintptr_t *p, CUipcMemHandle_st handle, unsigned flags) {
+  if (!have_context()) return fail(INVALID_CONTEXT, "cuIpcOpenMemHandle without a context");
+  if (p == nullptr || flags != 1) return INVALID_VALUE; /* CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS */
+  fake_ipc_handle h;
+  memcpy(&h, handle.reserved, sizeof h);
+  static const unsigned char zero[sizeof h.zero] = {};
+  if (memcmp(h.magic, ipc_magic, sizeof h.magic) != 0 || memcmp(h.zero, zero, sizeof zero) != 0 ||
+      h.size == 0 || h.fd < 0 || h.token == 0) {
+    return fail(INVALID_VALUE, "cuIpcOpenMemHandle: not a memory handle");
+  }
+  if (h.pid == static_cast<uint32_t>(getpid())) {
+    return fail(INVALID_CONTEXT, "cuIpcOpenMemHandle in the process that made the handle");
+  }
+  std::lock_guard<std::mutex> lock(D.mu);
+  auto key = std::make_pair(h.pid, h.token);
+  auto it = D.ipc_by_key.find(key);
+  if (it != D.ipc_by_key.end()) {  // open already: the same pointer, one more open
+    D.ipc_by_base[it->second].opens++;
+    *p = it->second;
+    return OK;
+  }
+  uintptr_t base;
+  if (CUresult r = ipc_map(h, &base)) return r;
+  D.ipc_by_key[key] = base;
+  D.ipc_by_base[base] = driver::opened{key, 1};
+  *p = base;
+  return OK;
+}
+CUresult cuIpcCloseMemHandle(uintptr_t p) {
+  if (!have_context()) return fail(INVALID_CONTEXT, "cuIpcCloseMemHandle without a context");
+  std::lock_guard<std::mutex> lock(D.mu);
+  auto it = D.ipc_by_base.find(p);
+  if (it == D.ipc_by_base.end()) {
+    return fail(INVALID_VALUE, "cuIpcCloseMemHandle of a pointer cuIpcOpenMemHandle did not return");
+  }
+  if (--it->second.opens > 0) return OK;
+  D.ipc_by_key.erase(it->second.key);
+  D.ipc_by_base.erase(it);
+  D.allocations.erase(p);  // unmapped once the work that uses it is done
+  return OK;
+}
+#endif
+
+// Opens of IPC handles not closed yet (for tests).
+__attribute__((visibility("default"))) long long fake_cuda_ipc_opens(void) {
+  std::lock_guard<std::mutex> lock(D.mu);
+  long long n = 0;
+  for (const auto &kv : D.ipc_by_base) n += kv.second.opens;
+  return n;
 }
 }  // extern "C"
