@@ -1044,7 +1044,11 @@ static void broken_prefixes_are_refused(void **state) {
   assert_error_mentions("header length 65535 reaches byte 65545, past the end of the 12 bytes");
   write_file(path, "\x93NUMPY\x02\x00\xff\xff\xff\xff{}", 14);
   assert_status(tb_npy_load(path, TB_MAP_READ, &t), TB_ERR_FORMAT);
-  assert_error_mentions("header length 4294967295 reaches byte 4294967307");
+  /* Above TB_NPY_MAX_HEADER: refused before anything is allocated for it. */
+  assert_error_mentions("header length 4294967295 is above the limit of 1048576 bytes");
+  write_file(path, "\x93NUMPY\x02\x00\x00\x00\x10\x00{}", 14); /* exactly the limit */
+  assert_status(tb_npy_load(path, TB_MAP_READ, &t), TB_ERR_FORMAT);
+  assert_error_mentions("header length 1048576 reaches byte 1048588");
   write_file(path, "\x93NUMPY\x01\x00\x00\x00", 10); /* an empty header */
   assert_status(tb_npy_load(path, TB_MAP_READ, &t), TB_ERR_FORMAT);
   assert_error_mentions("header: expected a dict ('{'), found the end of the header");

@@ -29,6 +29,10 @@ extern "C" {
 #endif
 
 /* What a .npy header says, as tb_npy_parse_header reads it. */
+/* The longest header read, in bytes (TB_ERR_FORMAT above it): far above any
+ * NumPy writes (a 64-dimension shape needs about 2 KiB). */
+#define TB_NPY_MAX_HEADER 1048576
+
 typedef struct tb_npy_header {
   DLDataType dtype;           /* the descr as a DLPack dtype */
   int32_t ndim;               /* 0 .. TB_MAX_NDIM */

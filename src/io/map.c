@@ -1,7 +1,8 @@
-/* Whole files mapped into memory (see map.h). POSIX: open, fstat, mmap. */
+/* Whole files read and mapped into memory (see map.h). POSIX: open, fstat, pread,
+ * mmap. */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* XSI strerror_r, O_CLOEXEC */
+#define _POSIX_C_SOURCE 200809L /* XSI strerror_r, O_CLOEXEC, pread */
 #endif
 
 #include "io/map.h"
@@ -22,7 +23,7 @@ tb_status tb__fail_errno(const char *what, const char *subject, int err) {
 
 uint32_t tb__mapping_flags(tb_map_mode mode) { return mode == TB_MAP_READ ? TB_FLAG_READONLY : 0; }
 
-tb_status tb__map_file(const char *what, const char *path, tb_map_mode mode, tb__mapping **out) {
+tb_status tb__file_open(const char *what, const char *path, tb_map_mode mode, tb__file *out) {
   if (path == NULL || out == NULL) {
     return tb__fail(TB_ERR_INVALID, "%s: %s is NULL", what, path == NULL ? "path" : "out");
   }
@@ -47,29 +48,71 @@ tb_status tb__map_file(const char *what, const char *path, tb_map_mode mode, tb_
     return tb__fail(TB_ERR_IO, "%s: %.200s: its size %lld cannot be mapped", what, path,
                     (long long)st.st_size);
   }
-  tb__mapping *m = malloc(sizeof *m);
-  if (m == NULL) {
-    close(fd);
-    return tb__fail(TB_ERR_NOMEM, "%s: out of memory", what);
+  *out = (tb__file){fd, (uint64_t)st.st_size, mode, what, path};
+  return TB_OK;
+}
+
+tb_status tb__file_read(const tb__file *f, uint64_t offset, void *buf, size_t n) {
+  char *p = buf;
+  size_t done = 0;
+  while (done < n) {
+    const size_t chunk = n - done > (size_t)1 << 30 ? (size_t)1 << 30 : n - done;
+    const uint64_t at = offset + done;
+    ssize_t got = at > (uint64_t)INT64_MAX ? 0 : pread(f->fd, p + done, chunk, (off_t)at);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return tb__fail_errno(f->what, f->path, errno);
+    }
+    if (got == 0) {
+      return tb__fail(TB_ERR_IO,
+                      "%s: %.200s: the file ends at byte %llu, before the %zu bytes at %llu it "
+                      "held when opened (it has shrunk)",
+                      f->what, f->path, (unsigned long long)at, n, (unsigned long long)offset);
+    }
+    done += (size_t)got;
   }
+  return TB_OK;
+}
+
+tb_status tb__file_map(const tb__file *f, tb__mapping **out) {
+  tb__mapping *m = malloc(sizeof *m);
+  if (m == NULL) return tb__fail(TB_ERR_NOMEM, "%s: out of memory", f->what);
   m->base = NULL;
-  m->size = (uint64_t)st.st_size;
-  m->mode = mode;
+  m->size = f->size;
+  m->mode = f->mode;
   if (m->size > 0) {
-    int prot = mode == TB_MAP_READ ? PROT_READ : PROT_READ | PROT_WRITE;
-    int flags = mode == TB_MAP_COPY ? MAP_PRIVATE : MAP_SHARED;
-    void *p = mmap(NULL, (size_t)m->size, prot, flags, fd, 0);
+    int prot = f->mode == TB_MAP_READ ? PROT_READ : PROT_READ | PROT_WRITE;
+    int flags = f->mode == TB_MAP_COPY ? MAP_PRIVATE : MAP_SHARED;
+    void *p = mmap(NULL, (size_t)m->size, prot, flags, f->fd, 0);
     if (p == MAP_FAILED) {
       int err = errno;
-      close(fd);
       free(m);
-      return tb__fail_errno(what, path, err);
+      return tb__fail_errno(f->what, f->path, err);
     }
     m->base = p;
+    /* What was read and checked before still has to be there: the pages of
+     * a mapping past the end of its file raise SIGBUS when read. */
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) {
+      int err = errno;
+      tb__mapping_delete(m->base, m);
+      return tb__fail_errno(f->what, f->path, err);
+    }
+    if (st.st_size < 0 || (uint64_t)st.st_size < m->size) {
+      tb__mapping_delete(m->base, m);
+      return tb__fail(TB_ERR_IO,
+                      "%s: %.200s: the file has shrunk from %llu to %lld bytes while it was "
+                      "being opened",
+                      f->what, f->path, (unsigned long long)f->size, (long long)st.st_size);
+    }
   }
-  close(fd);
   *out = m;
   return TB_OK;
+}
+
+void tb__file_close(tb__file *f) {
+  if (f->fd >= 0) close(f->fd);
+  f->fd = -1;
 }
 
 void tb__mapping_delete(void *data, void *ctx) {

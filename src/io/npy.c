@@ -1,6 +1,7 @@
 /*
- * .npy files (tensorbridge/npy.h): loaded by mapping the file, the tensor
- * over the mapped bytes (zero copy); saved by streaming the elements.
+ * .npy files (tensorbridge/npy.h): loaded by reading the header (pread)
+ * and mapping the file, the tensor over the mapped bytes (zero copy); saved
+ * by streaming the elements.
  *
  * Saving writes a temporary file next to the target, `path` +
  * ".tb-<pid>-<n>.tmp" (O_EXCL, mode 0666 less the umask), and renames it to
@@ -31,43 +32,86 @@
 /* Loading                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* Fails unless the data header h (of a file of `size` bytes) describes
+ * lies within the file. */
+static tb_status tb_npy_check_size(const char *what, const tb_npy_header *h, uint64_t size) {
+  /* parse checked data_offset <= size. */
+  if (h->data_nbytes > size - h->data_offset) {
+    return tb__fail(TB_ERR_FORMAT,
+                    "%s: truncated: the shape needs %" PRIu64 " bytes of %s data after the %" PRIu64
+                    "-byte header, and %" PRIu64 " follow",
+                    what, h->data_nbytes, tb_dtype_name(h->dtype), h->data_offset,
+                    size - h->data_offset);
+  }
+  return TB_OK;
+}
+
+/* The tensor over the data of the file at `bytes` whose header is h: checks
+ * the data's alignment in memory, then wraps it (see tb__npy_from_bytes). */
+static tb_status tb_npy_wrap(const char *what, const tb_npy_header *h, void *bytes, uint32_t flags,
+                             tb_deleter_fn deleter, void *ctx, tb_tensor_t **out) {
+  const uintptr_t itemsize = h->dtype.bits / 8u;
+  if (((uintptr_t)bytes + (uintptr_t)h->data_offset) % itemsize != 0) {
+    return tb__fail(TB_ERR_FORMAT,
+                    "%s: the data at %p + %" PRIu64 " is not aligned to its element size %u", what,
+                    bytes, h->data_offset, (unsigned)itemsize);
+  }
+  int64_t f_strides[TB_MAX_NDIM];
+  if (h->fortran_order) tb__contiguous_strides(h->ndim, h->shape, TB_ORDER_F, f_strides);
+  return tb__wrap(what, bytes, h->data_offset, h->dtype, h->ndim, h->shape,
+                  h->fortran_order ? f_strides : NULL, (DLDevice){kDLCPU, 0}, flags, deleter, ctx,
+                  out);
+}
+
 tb_status tb__npy_from_bytes(const char *what, void *bytes, uint64_t size, uint32_t flags,
                              tb_deleter_fn deleter, void *ctx, tb_tensor_t **out) {
   if (out == NULL) return tb__fail(TB_ERR_INVALID, "%s: out is NULL", what);
   tb_npy_header h;
   tb_status st = tb__npy_parse(what, bytes, size > SIZE_MAX ? SIZE_MAX : (size_t)size, &h);
+  if (st == TB_OK) st = tb_npy_check_size(what, &h, size);
+  if (st == TB_OK) st = tb_npy_wrap(what, &h, bytes, flags, deleter, ctx, out);
+  return st;
+}
+
+/* Reads the header of `file` with pread (the prefix, then the whole header
+ * into a buffer) and parses it there, as tb__npy_parse over the mapped
+ * file would. */
+static tb_status tb_npy_read_header(const char *what, const tb__file *file, tb_npy_header *h) {
+  unsigned char head[TB__NPY_PREFIX_MAX];
+  const size_t size = (size_t)file->size; /* tb__file_open checked it fits */
+  const size_t first = size < sizeof head ? size : sizeof head;
+  uint64_t data_offset = 0;
+  tb_status st = tb__file_read(file, 0, head, first);
+  if (st == TB_OK) st = tb__npy_header_end(what, head, size, &data_offset);
   if (st != TB_OK) return st;
-  /* parse checked data_offset <= size. */
-  if (h.data_nbytes > size - h.data_offset) {
-    return tb__fail(TB_ERR_FORMAT,
-                    "%s: truncated: the shape needs %" PRIu64 " bytes of %s data after the %" PRIu64
-                    "-byte header, and %" PRIu64 " follow",
-                    what, h.data_nbytes, tb_dtype_name(h.dtype), h.data_offset,
-                    size - h.data_offset);
-  }
-  const uintptr_t itemsize = h.dtype.bits / 8u;
-  if (((uintptr_t)bytes + (uintptr_t)h.data_offset) % itemsize != 0) {
-    return tb__fail(TB_ERR_FORMAT,
-                    "%s: the data at %p + %" PRIu64 " is not aligned to its element size %u", what,
-                    bytes, h.data_offset, (unsigned)itemsize);
-  }
-  int64_t f_strides[TB_MAX_NDIM];
-  if (h.fortran_order) tb__contiguous_strides(h.ndim, h.shape, TB_ORDER_F, f_strides);
-  return tb__wrap(what, bytes, h.data_offset, h.dtype, h.ndim, h.shape,
-                  h.fortran_order ? f_strides : NULL, (DLDevice){kDLCPU, 0}, flags, deleter, ctx,
-                  out);
+  tb_allocator a;
+  tb__allocator_current(&a);
+  unsigned char *header = tb__alloc(&a, (size_t)data_offset, 16, what);
+  if (header == NULL) return TB_ERR_NOMEM;
+  st = tb__file_read(file, 0, header, (size_t)data_offset);
+  if (st == TB_OK) st = tb__npy_parse(what, header, (size_t)data_offset, h);
+  tb__free(&a, header, (size_t)data_offset);
+  return st;
 }
 
 TB_API tb_status tb_npy_load(const char *path, tb_map_mode mode, tb_tensor_t **out) {
   static const char what[] = "npy_load";
   if (out == NULL) return tb__fail(TB_ERR_INVALID, "%s: out is NULL", what);
-  tb__mapping *m;
-  tb_status st = tb__map_file(what, path, mode, &m);
+  tb__file file;
+  tb_status st = tb__file_open(what, path, mode, &file);
   if (st != TB_OK) return st;
   char prefix[256];
   (void)snprintf(prefix, sizeof prefix, "%s: %.200s", what, path);
-  st = tb__npy_from_bytes(prefix, m->base, m->size, tb__mapping_flags(mode), tb__mapping_delete, m,
-                          out);
+  tb_npy_header h;
+  st = tb_npy_read_header(prefix, &file, &h);
+  if (st == TB_OK) st = tb_npy_check_size(prefix, &h, file.size);
+  /* Only a file whose header and size are right is mapped, and nothing of
+   * the mapping is read here: the data's pages fault in when it is. */
+  tb__mapping *m = NULL;
+  if (st == TB_OK) st = tb__file_map(&file, &m);
+  tb__file_close(&file);
+  if (st != TB_OK) return st;
+  st = tb_npy_wrap(prefix, &h, m->base, tb__mapping_flags(mode), tb__mapping_delete, m, out);
   if (st != TB_OK) tb__mapping_delete(m->base, m); /* the tensor did not take it */
   return st;
 }

@@ -651,12 +651,11 @@ static tb_status tb_npy_data_size(const char *what, const tb_npy_fields *f, uint
   return TB_OK;
 }
 
-tb_status tb__npy_parse(const char *what, const void *bytes, size_t size, tb_npy_header *out) {
-  if (out == NULL) return tb__fail(TB_ERR_INVALID, "%s: out is NULL", what);
-  if (bytes == NULL && size > 0) {
-    return tb__fail(TB_ERR_INVALID, "%s: bytes is NULL but size = %zu", what, size);
-  }
-  const unsigned char *b = bytes;
+/* The checks of the bytes before the header text, reading only the first
+ * min(size, TB__NPY_PREFIX_MAX) of them: the version, the length field's
+ * size (prefix) and the header text's length. */
+static tb_status tb_npy_prefix(const char *what, const unsigned char *b, size_t size,
+                               unsigned *major_out, size_t *prefix_out, uint64_t *header_len_out) {
   const size_t magic = size < TB__NPY_MAGIC_LEN ? size : TB__NPY_MAGIC_LEN;
   if (size == 0 || memcmp(b, TB__NPY_MAGIC, magic) != 0) {
     char found[TB_NPY_QUOTE_CAPACITY];
@@ -681,6 +680,13 @@ tb_status tb__npy_parse(const char *what, const void *bytes, size_t size, tb_npy
   uint64_t header_len = (uint64_t)b[8] | (uint64_t)b[9] << 8;
   if (major > 1) header_len |= (uint64_t)b[10] << 16 | (uint64_t)b[11] << 24;
   const uint64_t data_offset = prefix + header_len;
+  /* The header is read into memory: a file may not make us allocate what it
+   * likes (NumPy's own reader stops at 10,000 bytes by default). */
+  if (header_len > TB_NPY_MAX_HEADER) {
+    return tb__fail(TB_ERR_FORMAT,
+                    "%s: header length %" PRIu64 " is above the limit of %d bytes", what,
+                    header_len, TB_NPY_MAX_HEADER);
+  }
   if (data_offset > size) {
     return tb__fail(TB_ERR_FORMAT,
                     "%s: header length %" PRIu64 " reaches byte %" PRIu64
@@ -688,8 +694,37 @@ tb_status tb__npy_parse(const char *what, const void *bytes, size_t size, tb_npy
                     "%zu bytes given",
                     what, header_len, data_offset, size);
   }
+  *major_out = major;
+  *prefix_out = prefix;
+  *header_len_out = header_len;
+  return TB_OK;
+}
+
+tb_status tb__npy_header_end(const char *what, const void *bytes, size_t size,
+                             uint64_t *data_offset) {
+  unsigned major;
+  size_t prefix;
+  uint64_t header_len;
+  tb_status st = tb_npy_prefix(what, bytes, size, &major, &prefix, &header_len);
+  if (st == TB_OK) *data_offset = prefix + header_len;
+  return st;
+}
+
+tb_status tb__npy_parse(const char *what, const void *bytes, size_t size, tb_npy_header *out) {
+  if (out == NULL) return tb__fail(TB_ERR_INVALID, "%s: out is NULL", what);
+  if (bytes == NULL && size > 0) {
+    return tb__fail(TB_ERR_INVALID, "%s: bytes is NULL but size = %zu", what, size);
+  }
+  const unsigned char *b = bytes;
+  unsigned major;
+  size_t prefix;
+  uint64_t header_len;
+  tb_status st = tb_npy_prefix(what, b, size, &major, &prefix, &header_len);
+  if (st != TB_OK) return st;
+  const unsigned minor = b[7];
+  const uint64_t data_offset = prefix + header_len;
   tb_npy_cursor c = {what, b + prefix, (size_t)header_len, 0, prefix, major < 3};
-  tb_status st = tb_npy_check_encoding(&c, major);
+  st = tb_npy_check_encoding(&c, major);
   if (st != TB_OK) return st;
   tb_npy_fields f;
   memset(&f, 0, sizeof f);

@@ -1,7 +1,7 @@
 /*
  * The .npy format inside the library: the header's text (npy_header.c:
  * parsing and writing it, no I/O) and a tensor over a file's bytes already
- * in memory (npy.c, which also maps and saves files). The fuzz target
+ * in memory (npy.c, which also reads, maps and saves files). The fuzz target
  * drives these entries directly.
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -25,6 +25,21 @@
 /* tb_npy_parse_header with `what` ("npy_load: <path>") prefixing messages. */
 TB_INTERNAL tb_status tb__npy_parse(const char *what, const void *bytes, size_t size,
                                     tb_npy_header *out);
+
+/* The most bytes tb__npy_header_end reads: magic, version, a 4-byte length. */
+#define TB__NPY_PREFIX_MAX 12
+
+/*
+ * The first checks of tb__npy_parse, on the bytes before the header text of
+ * a file of `size` bytes: of them it reads only the first
+ * min(size, TB__NPY_PREFIX_MAX) at `bytes`. On success *data_offset is the
+ * byte the header ends at (<= size), and tb__npy_parse over just the file's
+ * first data_offset bytes says what it says over the whole file: so a
+ * reader that does not map the file reads the prefix, then the header, and
+ * parses that (npy.c).
+ */
+TB_INTERNAL tb_status tb__npy_header_end(const char *what, const void *bytes, size_t size,
+                                         uint64_t *data_offset);
 
 /* Writes the descr typestr of dtype ("<f4", "|b1": the host's byte order)
  * to out; false when NumPy has no such dtype. */

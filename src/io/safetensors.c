@@ -678,28 +678,38 @@ static tb_status st_sort(st_parser *p) {
   return st_check_coverage(p);
 }
 
-/* Reads and checks the header of f->bytes[0, f->size). */
-static tb_status st_read(tb_safetensors *f, const char *what) {
-  if (f->size < 8) {
+/* The header length N of a file of `size` bytes, from its first 8 bytes
+ * (`length`, read only when size >= 8), checked against the limit and the
+ * size. */
+static tb_status st_header_length(const char *what, const unsigned char *length, size_t size,
+                                  uint64_t *out) {
+  if (size < 8) {
     return tb__fail(TB_ERR_FORMAT,
                     "%s: %zu bytes are too few for a safetensors file (it starts with an 8-byte "
                     "header length)",
-                    what, f->size);
+                    what, size);
   }
   uint64_t n = 0;
-  for (int i = 7; i >= 0; i--) n = (n << 8) | f->bytes[i];
+  for (int i = 7; i >= 0; i--) n = (n << 8) | length[i];
   if (n > TB_SAFETENSORS_MAX_HEADER) {
     return tb__fail(TB_ERR_FORMAT,
                     "%s: the header length %" PRIu64 " is above the limit of %d bytes", what, n,
                     TB_SAFETENSORS_MAX_HEADER);
   }
-  if (n > f->size - 8) {
+  if (n > size - 8) {
     return tb__fail(TB_ERR_FORMAT,
                     "%s: the header length %" PRIu64
                     " runs past the end of the file (%zu bytes after the length)",
-                    what, n, f->size - 8);
+                    what, n, size - 8);
   }
-  const unsigned char *header = f->bytes + 8;
+  *out = n;
+  return TB_OK;
+}
+
+/* Reads and checks the n-byte header of f's f->size bytes, from `header`
+ * (a copy of them or the bytes themselves: f keeps no pointer into it). */
+static tb_status st_read(tb_safetensors *f, const char *what, const unsigned char *header,
+                         uint64_t n) {
   f->data_start = 8 + n;
   f->data_size = (uint64_t)f->size - f->data_start;
   size_t bad;
@@ -741,41 +751,57 @@ static tb_status st_read(tb_safetensors *f, const char *what) {
   return st_sort(&p);
 }
 
-/* Makes the handle over bytes[0, size): base is a uint8 tensor over them
- * (with the deleter that unmaps, for a file), then the header is read. */
-static tb_status st_make(const char *what, const void *bytes, size_t size, tb__mapping *mapping,
-                         tb_safetensors **out) {
+/* A new handle for `size` bytes, with the current allocator; no base and
+ * nothing read yet. */
+static tb_status st_new(const char *what, size_t size, tb_safetensors **out) {
   tb_allocator allocator;
   tb__allocator_current(&allocator);
   if (size > (size_t)INT64_MAX) {
-    if (mapping != NULL) tb__mapping_delete(mapping->base, mapping);
     return tb__fail(TB_ERR_OVERFLOW, "%s: %zu bytes exceed int64", what, size);
   }
   tb_safetensors *f = tb__alloc(&allocator, sizeof *f, _Alignof(tb_safetensors), what);
-  if (f == NULL) {
-    if (mapping != NULL) tb__mapping_delete(mapping->base, mapping);
-    return TB_ERR_NOMEM;
-  }
+  if (f == NULL) return TB_ERR_NOMEM;
   memset(f, 0, sizeof *f);
   f->allocator = allocator;
-  f->bytes = bytes;
   f->size = size;
-  const int64_t extent = (int64_t)size;
+  *out = f;
+  return TB_OK;
+}
+
+/* Gives f its bytes and base, a uint8 tensor over bytes[0, f->size) whose
+ * storage owns `mapping` (for a file; NULL for a caller's buffer). On
+ * failure the mapping is unmapped. */
+static tb_status st_set_base(tb_safetensors *f, const char *what, const void *bytes,
+                             tb__mapping *mapping) {
+  f->bytes = bytes;
+  const int64_t extent = (int64_t)f->size;
   tb_status st = tb__wrap(what, (void *)(uintptr_t)bytes, 0, tb_dtype(kDLUInt, 8), 1, &extent,
                           NULL, (DLDevice){kDLCPU, 0}, TB_FLAG_READONLY,
                           mapping != NULL ? tb__mapping_delete : NULL, mapping, &f->base);
-  if (st != TB_OK) {
-    if (mapping != NULL) tb__mapping_delete(mapping->base, mapping);
-    st_free(f);
-    return st;
-  }
-  st = st_read(f, what);
-  if (st != TB_OK) {
-    st_free(f); /* the last reference to the mapping: it goes now */
-    return st;
-  }
-  *out = f;
-  return TB_OK;
+  if (st != TB_OK && mapping != NULL) tb__mapping_delete(mapping->base, mapping);
+  return st;
+}
+
+/* Reads and checks the header of `file` (of f->size bytes) with pread,
+ * then maps the file as f's base. Nothing of the mapping is touched: the
+ * entries' pages fault in only when their data is read. */
+static tb_status st_open_file(tb_safetensors *f, const char *what, const tb__file *file) {
+  unsigned char length[8];
+  uint64_t n = 0;
+  tb_status st = f->size < 8 ? TB_OK : tb__file_read(file, 0, length, sizeof length);
+  if (st == TB_OK) st = st_header_length(what, length, f->size, &n);
+  if (st != TB_OK) return st;
+  const size_t cap = n > 0 ? (size_t)n : 1;
+  unsigned char *header = tb__alloc(&f->allocator, cap, 16, what);
+  if (header == NULL) return TB_ERR_NOMEM;
+  st = tb__file_read(file, 8, header, (size_t)n);
+  if (st == TB_OK) st = st_read(f, what, header, n);
+  tb__free(&f->allocator, header, cap);
+  if (st != TB_OK) return st;
+  tb__mapping *m;
+  st = tb__file_map(file, &m);
+  if (st != TB_OK) return st;
+  return st_set_base(f, what, m->base, m);
 }
 
 TB_API tb_status tb_safetensors_open(const char *path, tb_safetensors **out) {
@@ -784,10 +810,21 @@ TB_API tb_status tb_safetensors_open(const char *path, tb_safetensors **out) {
   }
   char what[256];
   snprintf(what, sizeof what, "safetensors_open: %.200s", path);
-  tb__mapping *m;
-  tb_status st = tb__map_file(what, path, TB_MAP_READ, &m);
+  tb__file file;
+  tb_status st = tb__file_open(what, path, TB_MAP_READ, &file);
   if (st != TB_OK) return st;
-  return st_make(what, m->base, (size_t)m->size, m, out);
+  tb_safetensors *f;
+  st = st_new(what, (size_t)file.size, &f);
+  if (st == TB_OK) {
+    st = st_open_file(f, what, &file);
+    if (st == TB_OK) {
+      *out = f;
+    } else {
+      st_free(f); /* the last reference to the mapping, if any: it goes now */
+    }
+  }
+  tb__file_close(&file);
+  return st;
 }
 
 TB_API tb_status tb_safetensors_parse(const void *data, size_t size, tb_safetensors **out) {
@@ -796,7 +833,19 @@ TB_API tb_status tb_safetensors_parse(const void *data, size_t size, tb_safetens
   if (data == NULL && size > 0) {
     return tb__fail(TB_ERR_INVALID, "%s: data is NULL but size = %zu", what, size);
   }
-  return st_make(what, data, size, NULL, out);
+  tb_safetensors *f;
+  tb_status st = st_new(what, size, &f);
+  if (st != TB_OK) return st;
+  uint64_t n = 0;
+  st = st_set_base(f, what, data, NULL);
+  if (st == TB_OK) st = st_header_length(what, f->bytes, size, &n);
+  if (st == TB_OK) st = st_read(f, what, f->bytes + 8, n);
+  if (st != TB_OK) {
+    st_free(f);
+    return st;
+  }
+  *out = f;
+  return TB_OK;
 }
 
 TB_API void tb_safetensors_close(tb_safetensors *f) {
