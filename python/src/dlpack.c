@@ -670,7 +670,15 @@ static PyObject *import_from(PyObject *obj, const producer_info *p, const import
          * integers: the package's hook does that, or answers None. */
         PyErr_Clear();
         if (tbpy_refused_hook != NULL) {
-          PyObject *r = PyObject_CallOneArg(tbpy_refused_hook, obj);
+          PyObject *device = req->device == NULL
+                                 ? Py_NewRef(Py_None)
+                                 : Py_BuildValue("(ii)", (int)req->device->device_type,
+                                                 (int)req->device->device_id);
+          PyObject *r = device == NULL ? NULL
+                                       : PyObject_CallFunctionObjArgs(
+                                             tbpy_refused_hook, obj, device,
+                                             copy_arg != NULL ? copy_arg : Py_None, NULL);
+          Py_XDECREF(device);
           if (r != NULL && r != Py_None) {
             Py_XDECREF(type);
             Py_XDECREF(value);

@@ -145,8 +145,21 @@ done:
   return out;
 }
 
+/* A str as UTF-8 for C, refusing an embedded U+0000 (C would cut it there);
+ * NULL with an exception otherwise. */
+static const char *c_string(PyObject *s, const char *what) {
+  Py_ssize_t n;
+  const char *text = PyUnicode_AsUTF8AndSize(s, &n);
+  if (text != NULL && strlen(text) != (size_t)n) {
+    PyErr_Format(PyExc_ValueError, "save_safetensors: %s holds U+0000: %R", what, s);
+    return NULL;
+  }
+  return text;
+}
+
 /* _safetensors_save(path, names, tensors, meta_keys, meta_values): lists of
- * str and Tensor, of equal lengths. */
+ * str and Tensor, of equal lengths. The lists are the caller's own (built
+ * in _files.py, where no other code holds them while the GIL is released). */
 PyObject *tbpy_safetensors_save(PyObject *module, PyObject *args) {
   (void)module;
   PyObject *path, *names, *tensors, *keys, *values;
@@ -179,11 +192,13 @@ PyObject *tbpy_safetensors_save(PyObject *module, PyObject *args) {
       goto done;
     }
     ctensors[i] = TENSOR(t);
-    if ((cnames[i] = PyUnicode_AsUTF8(PyList_GET_ITEM(names, i))) == NULL) goto done;
+    if ((cnames[i] = c_string(PyList_GET_ITEM(names, i), "a name")) == NULL) goto done;
   }
   for (Py_ssize_t i = 0; i < m; i++) {
-    if ((ckeys[i] = PyUnicode_AsUTF8(PyList_GET_ITEM(keys, i))) == NULL) goto done;
-    if ((cvalues[i] = PyUnicode_AsUTF8(PyList_GET_ITEM(values, i))) == NULL) goto done;
+    if ((ckeys[i] = c_string(PyList_GET_ITEM(keys, i), "a metadata key")) == NULL) goto done;
+    if ((cvalues[i] = c_string(PyList_GET_ITEM(values, i), "a metadata value")) == NULL) {
+      goto done;
+    }
   }
   tb_status st;
   Py_BEGIN_ALLOW_THREADS

@@ -78,12 +78,14 @@ static PyObject *tbpy_new(PyObject *module, PyObject *args) {
   if (rc < 0) return NULL;
   Py_buffer view;
   if (PyObject_GetBuffer(buffer, &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-  /* The bytes the shape needs, overflow-checked: pickled data reaches here. */
-  int64_t need = (int64_t)tb_dtype_itemsize(src_dtype);
+  /* The bytes the shape needs, counted in bits so that packed (sub-byte)
+   * dtypes count too, and overflow-checked: pickled data reaches here. */
+  int64_t bits = (int64_t)src_dtype.bits * (int64_t)src_dtype.lanes;
   bool overflow = false;
   for (int32_t d = 0; d < nd; d++) {
-    overflow |= __builtin_mul_overflow(need, shape[d] < 0 ? 0 : shape[d], &need);
+    overflow |= __builtin_mul_overflow(bits, shape[d] < 0 ? 0 : shape[d], &bits);
   }
+  const int64_t need = bits / 8 + (bits % 8 != 0);
   if (overflow || need > (int64_t)view.len) {
     PyBuffer_Release(&view);
     PyErr_Format(PyExc_ValueError, "_new: the buffer has %zd bytes, fewer than the shape needs",

@@ -64,7 +64,9 @@ __version__: str = _tb.library_version
 __all__ = ["Tensor", "asarray", "dtype", "from_dlpack", "from_numpy", "tensor", "is_available",
            "set_num_threads", "get_num_threads", "load", "save", "load_safetensors",
            "save_safetensors"]
-__all__ += sorted(_dtypes._DTYPES)
+# The dtypes too, but not "bool": `from tensorbridge import *` must not
+# replace the builtin (tb.bool stays).
+__all__ += sorted(n for n in _dtypes._DTYPES if n != "bool")
 
 
 # Types already found to be numpy.ndarray or a subclass of it.

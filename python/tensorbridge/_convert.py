@@ -188,10 +188,18 @@ def from_extension_ndarray(a):
     return from_dlpack(raw, copy=False, legacy_writable=a.flags.writeable).view(name)
 
 
-def _refused(obj):
+def _refused(obj, device=None, copy=None):
     """from_dlpack's last resort after a producer refused: an ml_dtypes array
-    shared through from_extension_ndarray, else None (the refusal stands)."""
-    return from_extension_ndarray(obj) if _extension_dtype_name(obj) is not None else None
+    shared through from_extension_ndarray (then copied or moved as device and
+    copy ask), else None (the refusal stands)."""
+    if _extension_dtype_name(obj) is None:
+        return None
+    t = from_extension_ndarray(obj)
+    moves = device is not None and _tb._device_differs(t, device)
+    if copy is False and moves:
+        raise BufferError(f"from_dlpack: the array is on {t.device}; another device needs a "
+                          "copy, and copy=False")
+    return t.to(device, copy=True) if copy or moves else t
 
 
 def _is_capsule(obj) -> bool:

@@ -122,6 +122,8 @@ class dtype(str):
     A str, so it prints, hashes and compares as its name; it also compares
     equal to every other spelling of the same dtype: numpy.float32,
     numpy.dtype("float32"), "f4", torch.float32, Python's float for float64.
+    As with numpy.dtype, only the canonical name shares its hash: as dict keys
+    and in sets, use the dtype itself or its name, not the other spellings.
     """
 
     __slots__ = ()

@@ -273,6 +273,14 @@ def test_hostile_safetensors_files_are_clear_errors(tmp_path, what):
     assert mappings_of(path) == []  # nothing stays mapped after a refusal
 
 
+def test_save_safetensors_refuses_nul_in_names_and_metadata(tmp_path):
+    with pytest.raises(ValueError, match="U\\+0000"):
+        tb.save_safetensors(tmp_path / "n", {"w\x00hidden": tb.tensor([1.0])})
+    with pytest.raises(ValueError, match="U\\+0000"):
+        tb.save_safetensors(tmp_path / "n", {"w": tb.tensor([1.0])}, metadata={"k": "a\x00b"})
+    assert not (tmp_path / "n").exists()
+
+
 def test_save_safetensors_checks_its_arguments(tmp_path):
     with pytest.raises(TypeError, match="mapping"):
         tb.save_safetensors(tmp_path / "x", [tb.tensor([1.0])])

@@ -632,6 +632,19 @@ def test_an_ml_dtypes_array_comes_back_to_tensorbridge(name):
         assert not back.readonly
 
 
+@pytest.mark.parametrize("name", EXTENSION)
+def test_from_dlpack_copy_true_of_an_ml_dtypes_array_copies(name):
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="NumPy has no such dtype without "
+                                    "ml_dtypes")
+    a = np.asarray(_extension_tensor(name))
+    shared = tb.from_dlpack(a)
+    copied = tb.from_dlpack(a, copy=True)
+    assert shared.data_ptr() == ptr(a)
+    assert copied.data_ptr() != ptr(a) and copied.dtype == name
+    assert copied.view(f"uint{8 * a.dtype.itemsize}").tolist() == \
+        a.view(f"u{a.dtype.itemsize}").tolist()
+
+
 def test_bfloat16_over_dlpack_to_numpy():
     ml_dtypes = pytest.importorskip("ml_dtypes", reason="NumPy has no bfloat16 dtype without "
                                     "ml_dtypes")

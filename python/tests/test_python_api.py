@@ -122,7 +122,11 @@ def test_every_dtype_has_a_module_attribute_and_the_stub_lists_them():
     names = set(tb._tb._dtype_names())
     assert names == set(_dtypes._DTYPES) and len(names) >= 26
     for n in names:
-        assert getattr(tb, n) is _dtypes._DTYPES[n] and n in tb.__all__
+        assert getattr(tb, n) is _dtypes._DTYPES[n]
+        assert (n in tb.__all__) == (n != "bool")  # star-imports keep the builtin bool
+    ns = {}
+    exec("from tensorbridge import *", ns)
+    assert "bool" not in ns and ns["float32"] is tb.float32
     # The TYPE_CHECKING block in __init__.py names the same dtypes.
     tree = ast.parse(open(os.path.join(PKG, "__init__.py")).read())
     declared = {node.target.id for node in ast.walk(tree)
@@ -429,3 +433,9 @@ def test_pickled_data_that_lies_about_its_size_is_refused():
         pickle.loads(bad)
     with pytest.raises(ValueError, match="fewer than the shape needs"):
         tb._tb._new(b"", "float32", (2 ** 62, 2 ** 62))
+    # Packed dtypes count their bits: 64 float4 elements need 32 bytes.
+    with pytest.raises(ValueError, match="fewer than the shape needs"):
+        tb._tb._new(b"", "float4_e2m1fn", (64,))
+    with pytest.raises(ValueError, match="fewer than the shape needs"):
+        tb._tb._new(bytes(31), "float4_e2m1fn", (64,))
+    assert tb._tb._new(bytes(32), "float4_e2m1fn", (64,)).shape == (64,)
