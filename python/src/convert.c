@@ -7,6 +7,8 @@
  */
 #include "tbpy.h"
 
+#include <stdio.h>
+
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -81,6 +83,19 @@ static void set_python_error(PyObject *type, const char *message) {
     Py_SETREF(text, next);
   }
   if (text == NULL) return; /* MemoryError is set */
+  /* A system call's failure ends "(errno N)": OSError(N, text) is then the
+   * subclass Python users catch (FileNotFoundError, PermissionError, ...). */
+  const char *e = type == PyExc_OSError ? strstr(message, "(errno ") : NULL;
+  int err = 0;
+  if (e != NULL && sscanf(e, "(errno %d)", &err) == 1 && err > 0) {
+    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "iO", err, text);
+    Py_DECREF(text);
+    if (exc != NULL) {
+      PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+      Py_DECREF(exc);
+    }
+    return;
+  }
   PyErr_SetObject(type, text);
   Py_DECREF(text);
 }

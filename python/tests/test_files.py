@@ -138,8 +138,11 @@ def test_a_mapped_read_only_tensor_exports_read_only(tmp_path):
 
 
 def test_hostile_npy_files_are_clear_errors(tmp_path):
-    with pytest.raises(OSError, match="No such file"):
+    with pytest.raises(FileNotFoundError, match="No such file") as info:
         tb.load(tmp_path / "missing.npy")
+    assert info.value.errno == 2  # as numpy.load: the OSError subclass of the errno
+    with pytest.raises(FileNotFoundError):
+        tb.load_safetensors(tmp_path / "missing.safetensors")
     with pytest.raises(OSError, match="not a regular file"):
         tb.load(tmp_path)
     good = tmp_path / "ok.npy"

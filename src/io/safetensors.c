@@ -811,7 +811,8 @@ TB_API tb_status tb_safetensors_open(const char *path, tb_safetensors **out) {
   char what[256];
   snprintf(what, sizeof what, "safetensors_open: %.200s", path);
   tb__file file;
-  tb_status st = tb__file_open(what, path, TB_MAP_READ, &file);
+  /* tb__file_open names the path itself. */
+  tb_status st = tb__file_open("safetensors_open", path, TB_MAP_READ, &file);
   if (st != TB_OK) return st;
   tb_safetensors *f;
   st = st_new(what, (size_t)file.size, &f);
