@@ -34,7 +34,7 @@
 /* tensorbridge.h before the system's dlpack.h: the include order that
  * tests/test_dlpack_abi.c does not compile. */
 #include <tensorbridge/tensorbridge.h>
-#include <tensorbridge/backend.h> /* tb_set_error, to plant the sentinel */
+#include <tensorbridge/backend.h>
 
 #include "fake_devices.h"
 #if defined(__has_include)
@@ -84,32 +84,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
-#define CHECK(cond, what)                                                               \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      fprintf(stderr, "fuzz_dlpack_import: %s:%d: %s failed (%s); last error: %s\n",   \
-              __FILE__, __LINE__, #cond, (what), tb_last_error());                      \
-      abort();                                                                          \
-    }                                                                                   \
-  } while (0)
-
-/* The message planted before each call: a successful call must leave it, a
- * failing one must replace it. */
-static const char k_sentinel[] = "fuzz_dlpack_import: sentinel";
-
-static void plant(void) { (void)tb_set_error(TB_ERR_INVALID, k_sentinel); }
-
-static bool untouched(void) { return strcmp(tb_last_error(), k_sentinel) == 0; }
-
-/* Runs a library call that returns a status with the sentinel planted, and
- * checks the message rule on its result. */
-#define CALL(st, call)                                                                  \
-  do {                                                                                  \
-    plant();                                                                            \
-    (st) = (call);                                                                      \
-    CHECK((st) != TB_OK || untouched(), "a successful call leaves the message untouched"); \
-    CHECK((st) == TB_OK || !untouched(), "a failing call sets its own message");        \
-  } while (0)
+#define TB_FUZZ_NAME "fuzz_dlpack_import"
+#include "fuzz_common.h"
 
 /* ------------------------------------------------------------------------ */
 /* Decoding                                                                 */

@@ -42,7 +42,7 @@
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, posix_memalign, opendir */
 
 #include <tensorbridge/tensorbridge.h>
-#include <tensorbridge/backend.h> /* tb_set_error, to plant the sentinel */
+#include <tensorbridge/backend.h>
 
 #include "io/npy_internal.h" /* tb__npy_from_bytes, tb__npy_format_header */
 
@@ -58,28 +58,8 @@ __extension__ typedef __int128 wide;
 
 #include "replay.h"
 
-#define CHECK(cond, what)                                                                      \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
-      fprintf(stderr, "fuzz_npy: %s:%d: %s failed (%s); last error: %s\n", __FILE__, __LINE__, \
-              #cond, (what), tb_last_error());                                                 \
-      abort();                                                                                 \
-    }                                                                                          \
-  } while (0)
-
-static const char k_sentinel[] = "fuzz_npy: sentinel";
-
-static void plant(void) { (void)tb_set_error(TB_ERR_INVALID, k_sentinel); }
-
-static bool untouched(void) { return strcmp(tb_last_error(), k_sentinel) == 0; }
-
-#define CALL(st, call)                                                                     \
-  do {                                                                                     \
-    plant();                                                                               \
-    (st) = (call);                                                                         \
-    CHECK((st) != TB_OK || untouched(), "a successful call leaves the message untouched"); \
-    CHECK((st) == TB_OK || !untouched(), "a failing call sets its own message");           \
-  } while (0)
+#define TB_FUZZ_NAME "fuzz_npy"
+#include "fuzz_common.h"
 
 /* The status of the last input, for the replay's listing. */
 static tb_status g_status;

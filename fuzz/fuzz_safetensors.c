@@ -30,7 +30,7 @@
 #define _POSIX_C_SOURCE 200809L /* getpid, opendir/stat for the replay main */
 
 #include <tensorbridge/tensorbridge.h>
-#include <tensorbridge/backend.h> /* tb_set_error, to plant the sentinel */
+#include <tensorbridge/backend.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,26 +50,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
-#define CHECK(cond, what)                                                              \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      fprintf(stderr, "fuzz_safetensors: %s:%d: %s failed (%s); last error: %s\n",    \
-              __FILE__, __LINE__, #cond, (what), tb_last_error());                     \
-      abort();                                                                         \
-    }                                                                                  \
-  } while (0)
-
-static const char k_sentinel[] = "fuzz_safetensors: sentinel";
-
-#define CALL(st, call)                                                                     \
-  do {                                                                                     \
-    (void)tb_set_error(TB_ERR_INVALID, k_sentinel);                                        \
-    (st) = (call);                                                                         \
-    CHECK((st) != TB_OK || strcmp(tb_last_error(), k_sentinel) == 0,                       \
-          "a successful call leaves the message untouched");                               \
-    CHECK((st) == TB_OK || strcmp(tb_last_error(), k_sentinel) != 0,                       \
-          "a failing call sets its own message");                                          \
-  } while (0)
+#define TB_FUZZ_NAME "fuzz_safetensors"
+#include "fuzz_common.h"
 
 static bool same_shape(const tb_tensor_t *a, const tb_tensor_t *b) {
   if (tb_tensor_ndim(a) != tb_tensor_ndim(b)) return false;
