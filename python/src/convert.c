@@ -100,6 +100,15 @@ static void set_python_error(PyObject *type, const char *message) {
   Py_DECREF(text);
 }
 
+const tb_tensor_t *tbpy_tensor_arg(const char *fname, PyObject *arg) {
+  if (!Tensor_Check(arg)) {
+    PyErr_Format(PyExc_TypeError, "%s: expected a tensorbridge.Tensor, got %.200s", fname,
+                 Py_TYPE(arg)->tp_name);
+    return NULL;
+  }
+  return TENSOR(arg);
+}
+
 PyObject *tbpy_raise(tb_status st) {
   set_python_error(tbpy_exception_for(st), tb_last_error());
   return NULL;

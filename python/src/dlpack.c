@@ -803,13 +803,9 @@ static int xapi_allocator(DLTensor *prototype, DLManagedTensorVersioned **out, v
 
 static int xapi_from_py(void *py_object, DLManagedTensorVersioned **out) {
   XAPI_COUNT_CALL(XAPI_FROM_PY);
-  PyObject *obj = py_object;
-  if (!Tensor_Check(obj)) {
-    PyErr_Format(PyExc_TypeError, "expected a tensorbridge.Tensor, got %.100s",
-                 Py_TYPE(obj)->tp_name);
-    return -1;
-  }
-  tb_status st = tb_to_dlpack_versioned(TENSOR(obj), NULL, out);
+  const tb_tensor_t *t = tbpy_tensor_arg("exchange API", py_object);
+  if (t == NULL) return -1;
+  tb_status st = tb_to_dlpack_versioned(t, NULL, out);
   if (st != TB_OK) {
     tbpy_raise_buffer(st);
     return -1;
@@ -838,13 +834,8 @@ static int xapi_to_py(DLManagedTensorVersioned *m, void **out_py_object) {
 
 static int xapi_dltensor_from_py(void *py_object, DLTensor *out) {
   XAPI_COUNT_CALL(XAPI_DLTENSOR_FROM_PY);
-  PyObject *obj = py_object;
-  if (!Tensor_Check(obj)) {
-    PyErr_Format(PyExc_TypeError, "expected a tensorbridge.Tensor, got %.100s",
-                 Py_TYPE(obj)->tp_name);
-    return -1;
-  }
-  const tb_tensor_t *t = TENSOR(obj);
+  const tb_tensor_t *t = tbpy_tensor_arg("exchange API", py_object);
+  if (t == NULL) return -1;
   *out = *tb_tensor_dltensor(t);
   /* As in every export: data at the first element, byte_offset 0. */
   void *first = tb_tensor_data(t);

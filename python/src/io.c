@@ -34,14 +34,12 @@ PyObject *tbpy_Tensor_is_shared(PyObject *self, PyObject *unused) {
  * the fd is borrowed (valid while t lives). */
 PyObject *tbpy_shm_handle(PyObject *module, PyObject *arg) {
   (void)module;
-  if (!Tensor_Check(arg)) {
-    return PyErr_Format(PyExc_TypeError, "_shm_handle: expected a tensorbridge.Tensor, got %.200s",
-                        Py_TYPE(arg)->tp_name);
-  }
+  const tb_tensor_t *t = tbpy_tensor_arg("_shm_handle", arg);
+  if (t == NULL) return NULL;
   unsigned char buf[TB_SHM_HANDLE_MAX];
   size_t len;
   int fd;
-  tb_status st = tb_shm_handle_encode(TENSOR(arg), buf, sizeof buf, &len, &fd);
+  tb_status st = tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd);
   if (st != TB_OK) return tbpy_raise(st);
   return Py_BuildValue("(y#i)", (const char *)buf, (Py_ssize_t)len, fd);
 }

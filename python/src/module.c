@@ -183,19 +183,10 @@ static PyObject *tbpy_dtype_itemsize(PyObject *module, PyObject *arg) {
   return PyLong_FromSize_t(tb_dtype_itemsize(dt));
 }
 
-static const tb_tensor_t *tensor_arg(const char *fname, PyObject *arg) {
-  if (!Tensor_Check(arg)) {
-    PyErr_Format(PyExc_TypeError, "%s: expected a tensorbridge.Tensor, got %.200s", fname,
-                 Py_TYPE(arg)->tp_name);
-    return NULL;
-  }
-  return TENSOR(arg);
-}
-
 /* _has_buffer_format(t): whether the buffer protocol can describe t's dtype. */
 static PyObject *tbpy_has_buffer_format(PyObject *module, PyObject *arg) {
   (void)module;
-  const tb_tensor_t *t = tensor_arg("_has_buffer_format", arg);
+  const tb_tensor_t *t = tbpy_tensor_arg("_has_buffer_format", arg);
   if (t == NULL) return NULL;
   return PyBool_FromLong(tbpy_buffer_format(tb_tensor_dtype(t)) != NULL);
 }
@@ -203,7 +194,7 @@ static PyObject *tbpy_has_buffer_format(PyObject *module, PyObject *arg) {
 /* _is_host(t): whether the CPU can read t's memory. */
 static PyObject *tbpy_is_host(PyObject *module, PyObject *arg) {
   (void)module;
-  const tb_tensor_t *t = tensor_arg("_is_host", arg);
+  const tb_tensor_t *t = tbpy_tensor_arg("_is_host", arg);
   if (t == NULL) return NULL;
   return PyBool_FromLong(tbpy_device_is_host(tb_tensor_device(t)));
 }
@@ -213,7 +204,7 @@ static PyObject *tbpy_device_differs(PyObject *module, PyObject *args) {
   (void)module;
   PyObject *tensor, *device_obj;
   if (!PyArg_ParseTuple(args, "OO:_device_differs", &tensor, &device_obj)) return NULL;
-  const tb_tensor_t *t = tensor_arg("_device_differs", tensor);
+  const tb_tensor_t *t = tbpy_tensor_arg("_device_differs", tensor);
   DLDevice device;
   if (t == NULL || tbpy_device_from_py(device_obj, &device) < 0) return NULL;
   return PyBool_FromLong(!tbpy_device_equal(device, tb_tensor_device(t)));

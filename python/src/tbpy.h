@@ -109,6 +109,9 @@ PyObject *tbpy_tensor_result(tb_status st, tb_tensor_t *const *out);
 /* The name of the exception tbpy_raise raises for st ("ValueError", ...). */
 const char *tbpy_exception_name(tb_status st);
 
+/* arg's tensor, or NULL with "fname: expected a tensorbridge.Tensor, got T"
+ * (TypeError) when arg is not a Tensor. */
+const tb_tensor_t *tbpy_tensor_arg(const char *fname, PyObject *arg);
 /* Raises the library's last error with the exception its status maps to. */
 PyObject *tbpy_raise(tb_status st);
 
