@@ -1,8 +1,10 @@
-/*
- * libtensorbridge: npy (included by tensorbridge/tensorbridge.h).
+/**
+ * @file
+ * @brief NumPy .npy files (included by tensorbridge/tensorbridge.h).
  *
  * NumPy's .npy files: one array, a short text header, then the elements.
  *
+ * @code{.unparsed}
  *   magic    6 bytes "\x93NUMPY", then the format version: 1 byte major,
  *            1 byte minor (1.0, 2.0 or 3.0)
  *   length   little-endian header length: 2 bytes (1.0) or 4 bytes (2.0, 3.0)
@@ -11,11 +13,13 @@
  *            with spaces and ended by '\n' so that the data starts at a
  *            multiple of 64 bytes
  *   data     the elements, C order or (fortran_order: True) F order
+ * @endcode
  *
  * Loading maps the file (no copy: the tensor's elements are the file's
  * bytes); saving streams the elements to the file. Only the dtypes NumPy and
  * this library share are carried: bool, int8..int64, uint8..uint64,
  * float16, float32, float64, complex64, complex128, in the host's byte order.
+ * See @ref page_files.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -28,22 +32,36 @@
 extern "C" {
 #endif
 
-/* What a .npy header says, as tb_npy_parse_header reads it. */
-/* The longest header read, in bytes (TB_ERR_FORMAT above it): far above any
+/**
+ * @defgroup tb_npy .npy files
+ * @ingroup tb_files
+ * @brief NumPy's .npy files: parsed, mapped without a copy, and saved.
+ *
+ * A .npy file holds one array: a short text header, then the elements (see
+ * npy.h for the layout). tb_npy_load() maps the file, so the tensor's
+ * elements are the file's bytes; tb_npy_save() writes the bytes numpy.save
+ * writes. Only the dtypes NumPy and this library share are carried: bool,
+ * int8..int64, uint8..uint64, float16, float32, float64, complex64,
+ * complex128, in the host's byte order.
+ * @{
+ */
+
+/** The longest header read, in bytes (TB_ERR_FORMAT above it): far above any
  * NumPy writes (a 64-dimension shape needs about 2 KiB). */
 #define TB_NPY_MAX_HEADER 1048576
 
+/** What a .npy header says, as tb_npy_parse_header reads it. */
 typedef struct tb_npy_header {
-  DLDataType dtype;           /* the descr as a DLPack dtype */
-  int32_t ndim;               /* 0 .. TB_MAX_NDIM */
-  int64_t shape[TB_MAX_NDIM]; /* ndim extents, each >= 0; the rest 0 */
-  bool fortran_order;         /* the data is in F order (else C order) */
-  uint8_t version[2];         /* {major, minor}: {1, 0}, {2, 0} or {3, 0} */
-  uint64_t data_offset;       /* bytes from the start of the file to the data */
-  uint64_t data_nbytes;       /* bytes of data the shape needs: numel * itemsize */
+  DLDataType dtype;           /**< the descr as a DLPack dtype */
+  int32_t ndim;               /**< 0 .. TB_MAX_NDIM */
+  int64_t shape[TB_MAX_NDIM]; /**< ndim extents, each >= 0; the rest 0 */
+  bool fortran_order;         /**< the data is in F order (else C order) */
+  uint8_t version[2];         /**< {major, minor}: {1, 0}, {2, 0} or {3, 0} */
+  uint64_t data_offset;       /**< bytes from the start of the file to the data */
+  uint64_t data_nbytes;       /**< bytes of data the shape needs: numel * itemsize */
 } tb_npy_header;
 
-/*
+/**
  * Parses the start of a .npy file: the magic string, the version, the
  * header length and the header dict, reading nothing past bytes + size.
  * `size` may be the whole file or only its beginning; the header must lie
@@ -58,8 +76,13 @@ typedef struct tb_npy_header {
  * between tokens, a trailing comma may end the dict or the tuple, and
  * spaces and newlines may follow the dict.
  *
+ * @param bytes    the start of the file (NULL only when size is 0)
+ * @param size     how many bytes may be read from bytes
+ * @param[out] out what the header says
+ *
  * Failures, each with a message naming the field and the value:
- *   TB_ERR_FORMAT    wrong magic, a version other than 1.0/2.0/3.0, a header
+ * @retval TB_OK     *out is filled.
+ * @retval TB_ERR_FORMAT    wrong magic, a version other than 1.0/2.0/3.0, a header
  *                    length reaching past `size`, a non-ASCII byte in a
  *                    1.0/2.0 header or invalid UTF-8 in a 3.0 one, a
  *                    malformed dict (unterminated string or tuple, nesting,
@@ -68,18 +91,20 @@ typedef struct tb_npy_header {
  *                    or non-integer extent, or element data that would
  *                    start at an offset that is not a multiple of the
  *                    element size (NumPy pads headers to 64 bytes)
- *   TB_ERR_DTYPE     a descr this library cannot hold: the other byte
+ * @retval TB_ERR_DTYPE     a descr this library cannot hold: the other byte
  *                    order, Python objects ('|O'), strings ('S', 'U'), void
  *                    ('V'), datetimes ('M', 'm'), structured or subarray
  *                    dtypes, float128 and other sizes
- *   TB_ERR_OVERFLOW  an extent, or the byte size of the shape (with each 0
+ * @retval TB_ERR_OVERFLOW  an extent, or the byte size of the shape (with each 0
  *                    extent read as 1, as NumPy checks empty shapes), that
  *                    does not fit int64 (or size_t)
- *   TB_ERR_INVALID   out is NULL, or bytes is NULL while size > 0
+ * @retval TB_ERR_INVALID   out is NULL, or bytes is NULL while size > 0
+ * @par Ownership
+ * Borrows bytes (no tensor is involved).
  */
 TB_API tb_status tb_npy_parse_header(const void *bytes, size_t size, tb_npy_header *out);
 
-/*
+/**
  * Loads the .npy file at `path` by mapping it into memory, with `mode` as
  * numpy.load's mmap_mode: TB_MAP_READ ('r') gives a read-only tensor;
  * TB_MAP_COPY ('c') a writable one whose writes stay in this process;
@@ -101,10 +126,18 @@ TB_API tb_status tb_npy_parse_header(const void *bytes, size_t size, tb_npy_head
  * TB_ERR_FORMAT when the file is shorter than the header plus the data the
  * shape needs (truncated); TB_ERR_INVALID for a NULL argument or a mode out
  * of range. Nothing stays mapped after a failure.
+ *
+ * @param path     the file
+ * @param mode     TB_MAP_READ, TB_MAP_COPY or TB_MAP_WRITE
+ * @param[out] out the tensor over the mapped file
+ * @return TB_OK, or one of the failures above.
+ * @par Ownership
+ * On success *out is a new reference; it (with its views) owns the
+ * mapping.
  */
 TB_API tb_status tb_npy_load(const char *path, tb_map_mode mode, tb_tensor_t **out);
 
-/*
+/**
  * Saves t as a .npy file at `path`, the bytes numpy.save writes for the
  * same array: format 1.0 (2.0 only for a header over 65535 bytes, which
  * TB_MAX_NDIM dimensions never need), the header padded so that the data
@@ -118,7 +151,7 @@ TB_API tb_status tb_npy_load(const char *path, tb_map_mode mode, tb_tensor_t **o
  * block of whole rows at a time, never as a whole contiguous copy.
  *
  * The file is written under a temporary name in the same folder
- * (`path` + ".tb-<pid>-<n>.tmp", created with mode 0666 less the umask) and
+ * (`path + ".tb-<pid>-<n>.tmp"`, created with mode 0666 less the umask) and
  * renamed to `path` once every byte is written and the file closed: a
  * reader never sees a partial file under `path`, a failure leaves an
  * existing file at `path` as it was and removes the temporary one, and a
@@ -133,8 +166,16 @@ TB_API tb_status tb_npy_load(const char *path, tb_map_mode mode, tb_tensor_t **o
  * TB_ERR_IO naming the path and the system's reason when a file cannot be
  * created, written (short writes, ENOSPC, EFBIG), closed or renamed;
  * TB_ERR_NOMEM; TB_ERR_INVALID for a NULL argument.
+ *
+ * @param path the file to write (replaced when it exists)
+ * @param t    the tensor, in host-accessible memory
+ * @return TB_OK, or one of the failures above.
+ * @par Ownership
+ * Borrows t.
  */
 TB_API tb_status tb_npy_save(const char *path, const tb_tensor_t *t);
+
+/** @} */
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
-/*
- * libtensorbridge: tensors in shared memory (included by tensorbridge/tensorbridge.h).
+/**
+ * @file
+ * @brief Tensors in shared memory (included by tensorbridge/tensorbridge.h).
  *
  * A shared tensor lives in a block of memory that is a file descriptor: an
  * anonymous memfd on Linux (memfd_create, sealed once sized against
@@ -53,6 +54,8 @@
  * result to the host does, or its own stream synchronisation) before it
  * tells the other process.
  *
+ * See @ref page_shm.
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef TENSORBRIDGE_SHM_H
@@ -64,17 +67,40 @@
 extern "C" {
 #endif
 
-/*
+/**
+ * @defgroup tb_shm Shared memory
+ * @brief Tensors in memory that other processes map too: memfd or POSIX
+ * shared memory for host memory, CUDA IPC for CUDA device memory.
+ *
+ * A shared tensor lives in a block of memory that is a file descriptor (a
+ * memfd on Linux, else a POSIX shared-memory object unlinked at once).
+ * Another process attaches to it without copying: it receives the
+ * descriptor (inherited across fork, or passed over a Unix socket with
+ * tb_shm_send() / tb_shm_recv()) and a small handle describing the tensor,
+ * and maps the same pages. CUDA device memory is shared by CUDA IPC with the
+ * same calls; its handle carries no descriptor. shm.h gives every rule, and
+ * @ref page_shm an overview.
+ * @{
+ */
+
+/**
  * A fresh C-order CPU tensor in a new shared block, filled with zero bits
  * (the pages of a new block are zero). The block is exactly the tensor's
  * bytes (0 for a size-0 tensor: a descriptor, no mapping, data NULL).
  * Returns a new reference. TB_ERR_IO (with the system's reason) when the
  * block cannot be made, sized or mapped.
+ * @param dtype    the element type
+ * @param ndim     number of dimensions, 0 .. TB_MAX_NDIM
+ * @param shape    ndim extents (>= 0)
+ * @param[out] out the new shared tensor
+ * @return TB_OK; TB_ERR_IO as above, or tb_tensor_empty()'s statuses.
+ * @par Ownership
+ * Returns a new reference.
  */
 TB_API tb_status tb_shm_empty(DLDataType dtype, int32_t ndim, const int64_t *shape,
                               tb_tensor_t **out);
 
-/*
+/**
  * The tensor in shared memory, as torch's share_memory_() (but not in
  * place): when t is already shared (tb_tensor_is_shared), *out is t itself,
  * a new reference to it; otherwise a copy of t's elements into a fresh
@@ -87,19 +113,33 @@ TB_API tb_status tb_shm_empty(DLDataType dtype, int32_t ndim, const int64_t *sha
  * which is. CUDA without the driver's IPC entry points, or in a build
  * without the CUDA backend, gets TB_ERR_UNSUPPORTED; other devices
  * TB_ERR_DEVICE.
+ * @param t        the tensor to share
+ * @param[out] out t itself, or its shared copy
+ * @return TB_OK; TB_ERR_UNSUPPORTED, TB_ERR_DEVICE as above, TB_ERR_INVALID
+ *         for a NULL argument, or tb_shm_empty()'s statuses.
+ * @par Ownership
+ * Borrows t. Returns a new reference (to t itself or to a copy).
  */
 TB_API tb_status tb_shm_share(const tb_tensor_t *t, tb_tensor_t **out);
 
-/* True when t's storage is a shared block (made by tb_shm_empty or
+/**
+ * True when t's storage is a shared block (made by tb_shm_empty or
  * tb_shm_share, or attached with tb_shm_attach / tb_shm_recv), or is CUDA
  * device memory CUDA IPC can share (allocated by the library or attached,
  * see the top of this file), views included; false for NULL and for every
- * other tensor. Borrows t. */
+ * other tensor. Borrows t.
+ * @param t a tensor, or NULL
+ * @return True for a shared tensor (as above), else false.
+ * @par Ownership
+ * Borrows t.
+ */
 TB_API bool tb_tensor_is_shared(const tb_tensor_t *t);
 
-/*
+/**
+ * @name Handles
  * The handle: a self-describing byte string, all integers little-endian.
  *
+ * @code{.unparsed}
  *   offset  size      field
  *        0     4      magic "TBSM" (0x54 0x42 0x53 0x4D)
  *        4     2      version, 1
@@ -113,6 +153,7 @@ TB_API bool tb_tensor_is_shared(const tb_tensor_t *t);
  *                     element at index (0, ..., 0)
  *       32  8*ndim    shape, int64
  *  32+8*ndim 8*ndim   strides in elements, int64 (any sign)
+ * @endcode
  *
  * Its length is TB_SHM_HANDLE_SIZE(ndim) exactly: 32 + 16 * ndim bytes. Only
  * the descriptor carries the memory; the handle says which part of it the
@@ -122,6 +163,7 @@ TB_API bool tb_tensor_is_shared(const tb_tensor_t *t);
  * is then the bytes of the CUDA allocation, byte_offset counts from its
  * base), then
  *
+ * @code{.unparsed}
  *       32     4      device_type: kDLCUDA (2)
  *       36     4      device_id, 0..INT32_MAX
  *       40    64      CUipcMemHandle of the allocation (cuIpcGetMemHandle
@@ -129,18 +171,28 @@ TB_API bool tb_tensor_is_shared(const tb_tensor_t *t);
  *                     (an empty tensor: nothing to open)
  *      104  8*ndim    shape, int64
  * 104+8*ndim 8*ndim   strides in elements, int64 (any sign)
+ * @endcode
  *
  * of length TB_SHM_CUDA_HANDLE_SIZE(ndim): 104 + 16 * ndim bytes. Version 1
  * handles are written and read as before. Every handle is at most
  * TB_SHM_HANDLE_MAX bytes.
+ * @{
  */
+/** The version of a host handle (a descriptor and a byte string). */
 #define TB_SHM_HANDLE_VERSION 1
+/** The version of a CUDA IPC handle (a byte string alone). */
 #define TB_SHM_HANDLE_VERSION_CUDA 2
+/** The length of a version 1 handle, in bytes: 32 + 16 * ndim.
+ * @param ndim the tensor's number of dimensions */
 #define TB_SHM_HANDLE_SIZE(ndim) (32 + 16 * (size_t)(ndim))
+/** The length of a version 2 (CUDA) handle, in bytes: 104 + 16 * ndim.
+ * @param ndim the tensor's number of dimensions */
 #define TB_SHM_CUDA_HANDLE_SIZE(ndim) (104 + 16 * (size_t)(ndim))
+/** The longest handle, in bytes: a buffer this large holds any handle. */
 #define TB_SHM_HANDLE_MAX TB_SHM_CUDA_HANDLE_SIZE(TB_MAX_NDIM)
+/** @} */
 
-/*
+/**
  * Writes t's handle into buf (capacity bytes; TB_SHM_HANDLE_MAX always
  * suffices), its length to *len and the block's descriptor to *fd. The
  * descriptor is borrowed: it stays owned by t's storage and valid while t
@@ -152,11 +204,19 @@ TB_API bool tb_tensor_is_shared(const tb_tensor_t *t);
  * message gives its size); TB_ERR_UNSUPPORTED for CUDA memory without CUDA
  * IPC (see the top of this file), TB_ERR_DEVICE for other device memory; a
  * failing cuIpcGetMemHandle gives TB_ERR_DEVICE with the driver's error.
+ * @param t         a shared tensor
+ * @param buf       receives the handle
+ * @param capacity  buf's size in bytes
+ * @param[out] len  the handle's length
+ * @param[out] fd   the block's descriptor (borrowed), or -1 for CUDA
+ * @return TB_OK, or one of the failures above.
+ * @par Ownership
+ * Borrows t; *fd stays owned by t's storage.
  */
 TB_API tb_status tb_shm_handle_encode(const tb_tensor_t *t, void *buf, size_t capacity,
                                       size_t *len, int *fd);
 
-/*
+/**
  * A tensor over the block that fd refers to, described by the handle in
  * buf (len bytes). Borrows both: the descriptor is duplicated (close-on-
  * exec) and the caller keeps, and closes, its own. Returns a new
@@ -200,10 +260,18 @@ TB_API tb_status tb_shm_handle_encode(const tb_tensor_t *t, void *buf, size_t ca
  * the process that can write another kind of file can truncate it under
  * the mapping, and a later access then raises SIGBUS, as with any mapped
  * file.
+ * @param buf      the handle
+ * @param len      its length in bytes
+ * @param fd       the block's descriptor (borrowed: duplicated), or -1 for a
+ *                 CUDA handle
+ * @param[out] out the attached tensor
+ * @return TB_OK, or one of the failures above.
+ * @par Ownership
+ * Borrows buf and fd. Returns a new reference.
  */
 TB_API tb_status tb_shm_attach(const void *buf, size_t len, int fd, tb_tensor_t **out);
 
-/*
+/**
  * Sends t's handle and descriptor over a connected Unix-domain socket, in
  * one sendmsg: the handle bytes with the descriptor attached (SCM_RIGHTS).
  * Stream, datagram and seqpacket sockets all work; a blocking socket is
@@ -215,10 +283,15 @@ TB_API tb_status tb_shm_attach(const void *buf, size_t len, int fd, tb_tensor_t 
  * tb_shm_handle_encode's, and TB_ERR_IO for the socket; TB_ERR_UNSUPPORTED
  * for a CUDA tensor, whose handle carries no descriptor: send its
  * tb_shm_handle_encode bytes over any channel instead.
+ * @param socket a connected Unix-domain socket
+ * @param t      a shared tensor
+ * @return TB_OK, or one of the failures above.
+ * @par Ownership
+ * Borrows t.
  */
 TB_API tb_status tb_shm_send(int socket, const tb_tensor_t *t);
 
-/*
+/**
  * Receives one tb_shm_send message and attaches to it (tb_shm_attach's
  * checks and statuses). Returns a new reference. The received descriptor
  * is close-on-exec and owned by the result; on every failure each
@@ -227,8 +300,15 @@ TB_API tb_status tb_shm_send(int socket, const tb_tensor_t *t);
  * not a handle; TB_ERR_IO for the socket itself, and when the peer closed
  * it before a whole message. On a stream socket a failure may leave part
  * of a message unread: close the connection then.
+ * @param socket   a connected Unix-domain socket
+ * @param[out] out the attached tensor
+ * @return TB_OK, or one of the failures above.
+ * @par Ownership
+ * Returns a new reference, which owns the received descriptor.
  */
 TB_API tb_status tb_shm_recv(int socket, tb_tensor_t **out);
+
+/** @} */
 
 #ifdef __cplusplus
 }
