@@ -292,12 +292,35 @@ TB_API tb_status tb_tensor_zeros(DLDataType dtype, int32_t ndim, const int64_t *
   if (st != TB_OK) return st;
   const tb_dtype_info *info = tb__dtype_info(dtype);
   if (info != NULL && info->itemsize == 0) {
-    /* Packed storage: zero bits are zero elements; fill them byte-wise. */
-    st = tb_tensor_empty(dtype, ndim, shape, device, order, out);
-    if (st == TB_OK && tb_tensor_data(*out) != NULL) {
-      memset(tb_tensor_data(*out), 0, (size_t)tb_tensor_nbytes(*out));
+    /* Packed storage: zero bits are zero elements. The fresh tensor's bytes
+     * are one contiguous run, filled as that many uint8 zeros by the copy
+     * engine, so that device memory is zeroed by its backend like host
+     * memory. */
+    tb_tensor_t *t;
+    st = tb_tensor_empty(dtype, ndim, shape, device, order, &t);
+    if (st != TB_OK) return st;
+    int64_t nbytes = tb_tensor_nbytes(t);
+    if (nbytes > 0) {
+      static const int64_t unit_stride = 1, zero_stride = 0;
+      const DLDataType u8 = {kDLUInt, 8, 1};
+      tb_copy_desc desc = {
+          .ndim = 1,
+          .shape = &nbytes,
+          .dst = t->dl.data,
+          .dst_byte_offset = t->dl.byte_offset,
+          .dst_strides = &unit_stride,
+          .dst_dtype = u8,
+          .dst_device = t->dl.device,
+          .src = zero,
+          .src_byte_offset = 0,
+          .src_strides = &zero_stride,
+          .src_dtype = u8,
+          .src_device = {kDLCPU, 0},
+          .cast_flags = 0,
+      };
+      st = tb__copy("tensor_zeros", &desc);
     }
-    return st;
+    return tb_hand_over(st, t, out);
   }
   return tb_tensor_full(dtype, ndim, shape, device, order, zero, dtype, out);
 }

@@ -116,7 +116,9 @@ static void assert_same_bytes(const char *what, const tb_tensor_t *got, const tb
   assert_int_equal(tb_tensor_nbytes(g), nbytes);
   const unsigned char *gp = tb_tensor_data(g), *ep = tb_tensor_data(e);
   if (nbytes > 0 && memcmp(gp, ep, nbytes) != 0) {
+    /* Packed dtypes (itemsize 0) are compared byte by byte. */
     size_t item = tb_dtype_itemsize(tb_tensor_dtype(e));
+    if (item == 0) item = 1;
     size_t i = 0;
     while (memcmp(gp + i * item, ep + i * item, item) == 0) i++;
     char line[400]; /* the name, then at most 3 x 16 bytes in hex */
@@ -765,10 +767,21 @@ static void zeros_and_full_on_the_device(void **state) {
     const void *value;
     DLDataType dtype;
   } values[3] = {{&dv, F64}, {&iv, I64}, {cv, dt(kDLComplex, 128)}};
-  for (int k = 0; k < KINDS + 1; k++) {
-    DLDataType dtype = k < KINDS ? kind_dtype(k) : dtype_named("float8_e4m3fn");
-    for (int order = 0; order < 2; order++) {
-      tb_tensor_t *z, *hz, *expect;
+  for (int k = 0; k < KINDS + 2; k++) {
+    /* After the kinds: a float8 dtype, and a packed one (float4: two
+     * elements a byte, zeroed as bytes). */
+    DLDataType dtype = k < KINDS    ? kind_dtype(k)
+                       : k == KINDS ? dtype_named("float8_e4m3fn")
+                                    : dtype_named("float4_e2m1fn");
+    /* Packed storage is C-contiguous only. */
+    for (int order = 0; order < (k == KINDS + 1 ? 1 : 2); order++) {
+      tb_tensor_t *z, *hz, *expect, *dirty;
+      /* Device memory just given back, full of 0xFF bytes, is what the next
+       * allocation of the same size is likely to get. */
+      const uint8_t ones = 0xFF;
+      int64_t bytes = tb_dtype_itemsize(dtype) > 0 ? 15 * (int64_t)tb_dtype_itemsize(dtype) : 8;
+      assert_ok(tb_tensor_full(U8, 1, &bytes, g_dev, TB_ORDER_C, &ones, U8, &dirty));
+      tb_tensor_release(dirty);
       assert_ok(tb_tensor_zeros(dtype, 2, shape, g_dev, (tb_order)order, &z));
       assert_ok(tb_tensor_zeros(dtype, 2, shape, cpu(), (tb_order)order, &expect));
       hz = to_host(z);
