@@ -15,6 +15,7 @@ every spelling of itself.
 
 from __future__ import annotations
 
+import os as _os
 from typing import TYPE_CHECKING
 
 from . import _convert, _dtypes, _shared
@@ -63,7 +64,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps the two lis
 __version__: str = _tb.library_version
 __all__ = ["Tensor", "asarray", "dtype", "from_dlpack", "from_numpy", "tensor", "is_available",
            "set_num_threads", "get_num_threads", "load", "save", "load_safetensors",
-           "save_safetensors"]
+           "save_safetensors", "cdef", "cdef_path"]
 # The dtypes too, but not "bool": `from tensorbridge import *` must not
 # replace the builtin (tb.bool stays).
 __all__ += sorted(n for n in _dtypes._DTYPES if n != "bool")
@@ -90,3 +91,34 @@ def from_numpy(a) -> Tensor:
     # NumPy 1.x exports legacy capsules, which carry no read-only bit: the
     # array's own flag says whether the tensor may write.
     return from_dlpack(a, copy=False, legacy_writable=a.flags.writeable)
+
+
+def cdef_path() -> str:
+    """The path of tensorbridge.cdef in this package: libtensorbridge's C API
+    as plain C declarations (no includes, macros or attributes; constants as
+    enum values), generated from the C headers by the build.
+
+    For cffi in ABI mode, no compiler needed::
+
+        ffi = cffi.FFI()
+        ffi.cdef(tensorbridge.cdef())
+        lib = ffi.dlopen("libtensorbridge.so")
+
+    It describes the C library of this package's version (this package links
+    the library statically and ships no libtensorbridge.so: load the one of a
+    C install or build; a C install has the same file as
+    <prefix>/share/tensorbridge/tensorbridge.cdef). FileNotFoundError when
+    the package was not built (a source tree on sys.path).
+    """
+    path = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "tensorbridge.cdef")
+    if not _os.path.isfile(path):
+        raise FileNotFoundError(2, "tensorbridge.cdef is not in this package: the build "
+                                "generates it (pip install ., or meson)", path)
+    return path
+
+
+def cdef() -> str:
+    """The text of tensorbridge.cdef (see cdef_path()), for cffi's
+    ``ffi.cdef(tensorbridge.cdef())``."""
+    with open(cdef_path(), encoding="utf-8") as f:
+        return f.read()
