@@ -346,7 +346,9 @@ static int64_t tb_plan_chunks(tb_copy_job *j, int64_t bytes, int32_t threads, si
 }
 
 tb_status tb__copy_host(const tb_copy_desc *d) {
-  const tb_dtype_info *si, *di;
+  /* Initialised for gcc, which in the single-file bundle inlines tb__dtype_lookup
+   * and cannot tell that tb__fail returns a failure (maybe-uninitialized). */
+  const tb_dtype_info *si = NULL, *di = NULL;
   tb_status st = tb__dtype_lookup("copy source", d->src_dtype, &si);
   if (st != TB_OK) return st;
   st = tb__dtype_lookup("copy destination", d->dst_dtype, &di);

@@ -66,7 +66,10 @@ TB_API tb_status tb_tensor_slice(const tb_tensor_t *src, int32_t dim, int64_t st
   static const char what[] = "tensor_slice";
   tb_status st = tb_view_begin(what, src, out);
   if (st != TB_OK) return st;
-  int32_t d;
+  /* The out-parameters of this file are initialised for gcc, which in the
+   * single-file bundle inlines tb__normalize_dim and tb__dtype_lookup and
+   * cannot tell that tb__fail returns a failure (maybe-uninitialized). */
+  int32_t d = 0;
   st = tb__normalize_dim(what, dim, src->dl.ndim, &d);
   if (st != TB_OK) return st;
   if (step == 0) return tb__fail(TB_ERR_INVALID, "%s: step = 0", what);
@@ -90,7 +93,7 @@ TB_API tb_status tb_tensor_select(const tb_tensor_t *src, int32_t dim, int64_t i
   static const char what[] = "tensor_select";
   tb_status st = tb_view_begin(what, src, out);
   if (st != TB_OK) return st;
-  int32_t d;
+  int32_t d = 0;
   st = tb__normalize_dim(what, dim, src->dl.ndim, &d);
   if (st != TB_OK) return st;
   int64_t n = src->dl.shape[d];
@@ -142,7 +145,7 @@ TB_API tb_status tb_tensor_transpose(const tb_tensor_t *src, int32_t dim0, int32
   static const char what[] = "tensor_transpose";
   tb_status st = tb_view_begin(what, src, out);
   if (st != TB_OK) return st;
-  int32_t a, b;
+  int32_t a = 0, b = 0;
   if ((st = tb__normalize_dim(what, dim0, src->dl.ndim, &a)) != TB_OK) return st;
   if ((st = tb__normalize_dim(what, dim1, src->dl.ndim, &b)) != TB_OK) return st;
   int32_t perm[TB_MAX_NDIM];
@@ -250,7 +253,7 @@ TB_API tb_status tb_tensor_squeeze(const tb_tensor_t *src, int32_t dim, tb_tenso
   static const char what[] = "tensor_squeeze";
   tb_status st = tb_view_begin(what, src, out);
   if (st != TB_OK) return st;
-  int32_t d;
+  int32_t d = 0;
   st = tb__normalize_dim(what, dim, src->dl.ndim, &d);
   if (st != TB_OK) return st;
   if (src->dl.shape[d] != 1) {
@@ -275,7 +278,7 @@ TB_API tb_status tb_tensor_view_as(const tb_tensor_t *src, DLDataType dtype, tb_
   static const char what[] = "tensor_view_as";
   tb_status st = tb_view_begin(what, src, out);
   if (st != TB_OK) return st;
-  const tb_dtype_info *info;
+  const tb_dtype_info *info = NULL;
   st = tb__dtype_lookup(what, dtype, &info);
   if (st != TB_OK) return st;
   size_t from = tb_dtype_itemsize(src->dl.dtype), to = tb_dtype_itemsize(dtype);
@@ -304,7 +307,7 @@ TB_API tb_status tb_tensor_unsqueeze(const tb_tensor_t *src, int32_t dim, tb_ten
   if (nd == TB_MAX_NDIM) {
     return tb__fail(TB_ERR_INVALID, "%s: ndim = %d is already the maximum", what, (int)nd);
   }
-  int32_t d;
+  int32_t d = 0;
   st = tb__normalize_dim(what, dim, nd + 1, &d);
   if (st != TB_OK) return st;
   int64_t shape[TB_MAX_NDIM], strides[TB_MAX_NDIM];

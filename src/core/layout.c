@@ -64,7 +64,7 @@ static tb_status tb_check_packed_layout(const char *what, const tb_dtype_info *i
 
 tb_status tb__layout_extent(const char *what, DLDataType dtype, int32_t ndim,
                             const int64_t *shape, const int64_t *strides, tb_extent *out) {
-  const tb_dtype_info *info;
+  const tb_dtype_info *info = NULL; /* for gcc in the single-file bundle (see copy.c) */
   tb_status st = tb__dtype_lookup(what, dtype, &info);
   if (st != TB_OK) return st;
   st = tb__check_ndim(what, ndim, shape);

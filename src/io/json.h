@@ -108,7 +108,4 @@ TB_INTERNAL bool tb__json_read_number(tb__json *j, tb__json_number *out);
 /* Skips the next value, whatever it is (nesting limited as in validate). */
 TB_INTERNAL bool tb__json_skip(tb__json *j);
 
-/* The byte offset of the reader's position. */
-static inline size_t tb__json_offset(const tb__json *j) { return (size_t)(j->pos - j->start); }
-
 #endif /* TB_IO_JSON_H */

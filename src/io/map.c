@@ -15,11 +15,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* strerror_r comes in two kinds: XSI's (returns 0 and fills the buffer),
+ * which this file asks for above, and GNU's (returns the text, perhaps a
+ * static string, and may leave the buffer alone), which glibc declares
+ * instead wherever _GNU_SOURCE is defined: in the single-file bundle, whose
+ * one translation unit defines it for shm_posix.c and thread_posix.c. Both
+ * give the same text here. */
+static const char *tb_strerror_text_xsi(int rc, const char *buf) { return rc == 0 ? buf : ""; }
+static const char *tb_strerror_text_gnu(const char *text, const char *buf) {
+  (void)buf;
+  return text != NULL ? text : "";
+}
+#define TB_STRERROR_TEXT(result, buf) \
+  _Generic((result), int: tb_strerror_text_xsi, default: tb_strerror_text_gnu)((result), (buf))
+
 tb_status tb__fail_errno(const char *what, const char *subject, int err) {
   char reason[128];
-  if (strerror_r(err, reason, sizeof reason) != 0) reason[0] = '\0';
-  return tb__fail(TB_ERR_IO, "%s: %.200s: %s (errno %d)", what, subject, reason, err);
+  reason[0] = '\0';
+  const char *text = TB_STRERROR_TEXT(strerror_r(err, reason, sizeof reason), reason);
+  return tb__fail(TB_ERR_IO, "%s: %.200s: %s (errno %d)", what, subject, text, err);
 }
+#undef TB_STRERROR_TEXT
 
 uint32_t tb__mapping_flags(tb_map_mode mode) { return mode == TB_MAP_READ ? TB_FLAG_READONLY : 0; }
 

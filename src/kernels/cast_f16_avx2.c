@@ -16,16 +16,16 @@
 
 #include "kernels/half_bits.h"
 
-#define TB_AVX2 __attribute__((target("avx2,f16c")))
+#define TB_TARGET_AVX2_F16C __attribute__((target("avx2,f16c")))
 
 /* All ones in the 32-bit lanes holding a NaN. */
-TB_AVX2 static inline __m256i tb_nan_lanes(__m256i x) {
+TB_TARGET_AVX2_F16C static inline __m256i tb_nan_lanes(__m256i x) {
   const __m256i abs = _mm256_and_si256(x, _mm256_set1_epi32(0x7FFFFFFF));
   return _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7F800000));
 }
 
 /* The low 16 bits of each 32-bit lane (each lane <= 0xFFFF), in order. */
-TB_AVX2 static inline __m128i tb_narrow16(__m256i v) {
+TB_TARGET_AVX2_F16C static inline __m128i tb_narrow16(__m256i v) {
   return _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
 }
 
@@ -50,7 +50,7 @@ static int64_t tb_stream_head(const char *dst, int64_t n, int64_t size, int64_t 
   return mis == 0 ? 0 : (int64_t)(((uintptr_t)align - mis) / (uintptr_t)size);
 }
 
-TB_AVX2 static inline __m128i tb_f32x8_to_f16x8(__m256i x) {
+TB_TARGET_AVX2_F16C static inline __m128i tb_f32x8_to_f16x8(__m256i x) {
   __m128i h = _mm256_cvtps_ph(_mm256_castsi256_ps(x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256i nan = tb_nan_lanes(x);
   const __m256i quiet = _mm256_or_si256(
@@ -59,7 +59,7 @@ TB_AVX2 static inline __m128i tb_f32x8_to_f16x8(__m256i x) {
   return _mm_blendv_epi8(h, tb_narrow16(quiet), tb_narrow16(_mm256_srli_epi32(nan, 16)));
 }
 
-TB_AVX2 static inline __m128i tb_f32x8_to_bf16x8(__m256i x) {
+TB_TARGET_AVX2_F16C static inline __m128i tb_f32x8_to_bf16x8(__m256i x) {
   const __m256i hi = _mm256_srli_epi32(x, 16);
   const __m256i lsb = _mm256_and_si256(hi, _mm256_set1_epi32(1));
   const __m256i r = _mm256_srli_epi32(
@@ -71,7 +71,7 @@ TB_AVX2 static inline __m128i tb_f32x8_to_bf16x8(__m256i x) {
 
 /* The one loop of both narrowing casts: 8 lanes through `vec`, the tail
  * through `one`. Always inlined, as tb_widen16 below. */
-__attribute__((always_inline)) TB_AVX2 static inline void tb_narrow32(
+__attribute__((always_inline)) TB_TARGET_AVX2_F16C static inline void tb_narrow32(
     const char *src, char *dst, int64_t n, __m128i (*vec)(__m256i), uint16_t (*one)(uint32_t)) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -86,23 +86,25 @@ __attribute__((always_inline)) TB_AVX2 static inline void tb_narrow32(
   }
 }
 
-TB_AVX2 void tb__f32_to_f16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n) {
+TB_TARGET_AVX2_F16C void tb__f32_to_f16_avx2(const char *src, int64_t ss, char *dst, int64_t ds,
+                                             int64_t n) {
   (void)ss;
   (void)ds;
   tb_narrow32(src, dst, n, tb_f32x8_to_f16x8, tb_f16_bits_from_f32_bits);
 }
 
-TB_AVX2 void tb__f32_to_bf16_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n) {
+TB_TARGET_AVX2_F16C void tb__f32_to_bf16_avx2(const char *src, int64_t ss, char *dst,
+                                              int64_t ds, int64_t n) {
   (void)ss;
   (void)ds;
   tb_narrow32(src, dst, n, tb_f32x8_to_bf16x8, tb_bf16_bits_from_f32_bits);
 }
 
-TB_AVX2 static inline __m256i tb_f16x8_to_f32x8(__m128i h) {
+TB_TARGET_AVX2_F16C static inline __m256i tb_f16x8_to_f32x8(__m128i h) {
   return _mm256_castps_si256(_mm256_cvtph_ps(h));
 }
 
-TB_AVX2 static inline __m256i tb_bf16x8_to_f32x8(__m128i h) {
+TB_TARGET_AVX2_F16C static inline __m256i tb_bf16x8_to_f32x8(__m128i h) {
   const __m256i x = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
   return _mm256_or_si256(x, _mm256_and_si256(tb_nan_lanes(x), _mm256_set1_epi32(0x400000)));
 }
@@ -110,7 +112,7 @@ TB_AVX2 static inline __m256i tb_bf16x8_to_f32x8(__m128i h) {
 /* The one loop of both widening casts: 8 lanes through `vec`, the elements
  * before an aligned streaming destination and the tail through `one`.
  * Always inlined, so that each caller's conversions are inlined into it. */
-__attribute__((always_inline)) TB_AVX2 static inline void tb_widen16(
+__attribute__((always_inline)) TB_TARGET_AVX2_F16C static inline void tb_widen16(
     const char *src, char *dst, int64_t n, __m256i (*vec)(__m128i), uint32_t (*one)(uint16_t)) {
   int64_t i = 0;
   const int64_t head = tb_stream_head(dst, n, 4, 32);
@@ -139,13 +141,15 @@ __attribute__((always_inline)) TB_AVX2 static inline void tb_widen16(
   }
 }
 
-TB_AVX2 void tb__f16_to_f32_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n) {
+TB_TARGET_AVX2_F16C void tb__f16_to_f32_avx2(const char *src, int64_t ss, char *dst, int64_t ds,
+                                             int64_t n) {
   (void)ss;
   (void)ds;
   tb_widen16(src, dst, n, tb_f16x8_to_f32x8, tb_f32_bits_from_f16_bits);
 }
 
-TB_AVX2 void tb__bf16_to_f32_avx2(const char *src, int64_t ss, char *dst, int64_t ds, int64_t n) {
+TB_TARGET_AVX2_F16C void tb__bf16_to_f32_avx2(const char *src, int64_t ss, char *dst,
+                                              int64_t ds, int64_t n) {
   (void)ss;
   (void)ds;
   tb_widen16(src, dst, n, tb_bf16x8_to_f32x8, tb_f32_bits_from_bf16_bits);

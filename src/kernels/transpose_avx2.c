@@ -8,14 +8,14 @@
 #if defined(TB_HAVE_AVX2_KERNELS)
 #include <immintrin.h>
 
-#define TB_AVX2 __attribute__((target("avx2")))
+#define TB_TARGET_AVX2 __attribute__((target("avx2")))
 #define TB_LOAD8(p) _mm256_loadu_ps((const float *)(const void *)(p))
 #define TB_STORE8(p, v) _mm256_storeu_ps((float *)(void *)(p), (v))
 
 /* 8 x 8 of 32 bits: interleave pairs of rows, then pairs of pairs (each
  * 128-bit lane now holds a 4 x 4 quarter), then swap the off-diagonal lanes. */
-TB_AVX2 TB_ALWAYS_INLINE void tb_micro_avx2_4(const char *src, int64_t src_ld, char *dst,
-                                           int64_t dst_ld) {
+TB_TARGET_AVX2 TB_ALWAYS_INLINE void tb_micro_avx2_4(const char *src, int64_t src_ld, char *dst,
+                                                     int64_t dst_ld) {
   __m256 r[8], t[8];
   for (int i = 0; i < 8; i++) r[i] = TB_LOAD8(src + i * src_ld);
   for (int i = 0; i < 4; i++) {
@@ -35,8 +35,8 @@ TB_AVX2 TB_ALWAYS_INLINE void tb_micro_avx2_4(const char *src, int64_t src_ld, c
 }
 
 /* 4 x 4 of 64 bits. */
-TB_AVX2 TB_ALWAYS_INLINE void tb_micro_avx2_8(const char *src, int64_t src_ld, char *dst,
-                                           int64_t dst_ld) {
+TB_TARGET_AVX2 TB_ALWAYS_INLINE void tb_micro_avx2_8(const char *src, int64_t src_ld, char *dst,
+                                                     int64_t dst_ld) {
   const __m256d r0 = _mm256_loadu_pd((const double *)(const void *)src);
   const __m256d r1 = _mm256_loadu_pd((const double *)(const void *)(src + src_ld));
   const __m256d r2 = _mm256_loadu_pd((const double *)(const void *)(src + 2 * src_ld));
@@ -49,6 +49,6 @@ TB_AVX2 TB_ALWAYS_INLINE void tb_micro_avx2_8(const char *src, int64_t src_ld, c
   _mm256_storeu_pd((double *)(void *)(dst + 3 * dst_ld), _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
-TB_DEFINE_TRANSPOSE(TB_AVX2, avx2, 4, 8)
-TB_DEFINE_TRANSPOSE(TB_AVX2, avx2, 8, 4)
+TB_DEFINE_TRANSPOSE(TB_TARGET_AVX2, avx2, 4, 8)
+TB_DEFINE_TRANSPOSE(TB_TARGET_AVX2, avx2, 8, 4)
 #endif
