@@ -630,8 +630,10 @@ TB_API uint64_t tb_tensor_byte_offset(const tb_tensor_t *t);
  * Address of the element at index (0, ..., 0) for host-accessible devices
  * (CPU, CUDA host, CUDA managed, ROCm host); NULL for other devices.
  * @param t a valid tensor
- * @return The address, or NULL (also for a tensor without elements, which
- *         has no data).
+ * @return The address, or NULL. A tensor without elements may have either
+ *         (tb_tensor_empty() of no elements allocates nothing; an empty
+ *         slice keeps its source's address): test tb_tensor_numel(), not
+ *         this pointer.
  * @par Ownership
  * Borrows t; the memory stays valid while t lives.
  */

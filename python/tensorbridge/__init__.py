@@ -110,7 +110,13 @@ def cdef_path() -> str:
     <prefix>/share/tensorbridge/tensorbridge.cdef). FileNotFoundError when
     the package was not built (a source tree on sys.path).
     """
+    # Beside this file in an installed package; beside the extension module
+    # in an editable install, whose generated files stay in the build folder.
     path = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "tensorbridge.cdef")
+    if not _os.path.isfile(path):
+        built = _os.path.join(_os.path.dirname(_os.path.abspath(_tb.__file__)),
+                              "tensorbridge.cdef")
+        path = built if _os.path.isfile(built) else path
     if not _os.path.isfile(path):
         raise FileNotFoundError(2, "tensorbridge.cdef is not in this package: the build "
                                 "generates it (pip install ., or meson)", path)
