@@ -5,7 +5,7 @@
         --gen-cdef scripts/gen-cdef --cc cc -I include -I BUILD/include \\
         --header include/tensorbridge/tensorbridge.h ... [--lib libtensorbridge.so --nm nm]
 
-Three checks, each failing the test on its own:
+Four checks, each failing the test on its own:
 
 1. The cdef is plain, self-contained C: it compiles alone after <stdbool.h>,
    <stddef.h> and <stdint.h> (-std=c11 -pedantic-errors -Werror).
@@ -32,6 +32,17 @@ Three checks, each failing the test on its own:
    typedef and struct tag; each must be in the cdef. With --lib, the
    functions the shared library exports (nm -D --defined-only) must be
    exactly the cdef's functions.
+4. Every type is spelled as the headers spell it: gen-cdef's own reading of
+   the headers (its preprocessor and parser, so after our macro expansion:
+   the -I folders, the roots of --root) against the cdef, each type written
+   out in gen-cdef's canonical form and compared token for token (so
+   whitespace, parameter names and where `const` stands do not matter, nor
+   `unsigned` for `unsigned int`): every function's return and parameter
+   types, every struct/union field's type (fields by name, in order), every
+   typedef's target. Check 2 compares types as this compiler sees them, and
+   on 64-bit Linux uint64_t is size_t, int64_t is intptr_t and an enum is
+   unsigned int; a cdef that said so would pass it and be wrong on 32-bit
+   targets (and scripts/gen-rust-ffi would write u64 for usize).
 """
 
 import argparse
@@ -50,6 +61,9 @@ NOT_CONSTANTS = {
     "TB_DLPACK_SYSTEM_VERSION": "the version of the system dlpack.h a compiler finds",
 }
 PREFIX = "cdef_"
+# The headers check 2 includes, read by gen-cdef as the build does
+# (include/tensorbridge/meson.build).
+ROOTS = ["tensorbridge/tensorbridge.h", "tensorbridge/backend.h"]
 
 
 def load_gen_cdef(path):
@@ -139,6 +153,118 @@ def assertions(g, decls):
     return lines, counts
 
 
+def bare(g, t):
+    """t without parameter names or struct/union/enum bodies: only what its
+    spelling says (a body is compared field by field on its own)."""
+    if isinstance(t, g.Ptr):
+        return g.Ptr(bare(g, t.to), t.const)
+    if isinstance(t, g.Arr):
+        return g.Arr(bare(g, t.of), t.n)
+    if isinstance(t, g.Func):
+        return g.Func(bare(g, t.ret), [(None, bare(g, pt)) for _, pt in t.params], t.variadic)
+    if isinstance(t, g.Record) and t.body is not None:
+        return g.Record(t.kind, t.tag, None, t.const)
+    return t
+
+
+def spelling(g, t):
+    """t as C text in gen-cdef's canonical form, and that text with its
+    whitespace normalised (one space between tokens), to compare."""
+    text = g.render(bare(g, t))
+    return text, " ".join(tok.text for tok in g.tokenize(text, "spelling"))
+
+
+def bodies(g, t):
+    """The struct/union bodies written out inside t, in order."""
+    if isinstance(t, g.Ptr):
+        return bodies(g, t.to)
+    if isinstance(t, g.Arr):
+        return bodies(g, t.of)
+    if isinstance(t, g.Func):
+        return bodies(g, t.ret) + [b for _, pt in t.params for b in bodies(g, pt)]
+    if isinstance(t, g.Record) and t.body is not None and t.kind != "enum":
+        return [t]
+    return []
+
+
+def spelling_mismatches(g, header, cdef):
+    """Check 4: each declaration's types as the headers spell them (gen-cdef's
+    reading, header) against the cdef's (cdef). Returns the mismatches and the
+    number of types compared."""
+    problems, compared = [], 0
+
+    def same(label, ht, ct, top=False):
+        nonlocal compared
+        compared += 1
+        (hs, hn), (cs, cn) = spelling(g, ht), spelling(g, ct)
+        if hn != cn:
+            problems.append(f"{label}: the header says `{hs}`, the cdef says `{cs}`")
+            return
+        if top and isinstance(ht, g.Record):
+            return  # a typedef's own struct: its fields are compared with the records
+        for k, (hb, cb) in enumerate(zip(bodies(g, ht), bodies(g, ct))):
+            fields(f"{label} (nested {hb.kind} {k + 1})", hb, cb)
+
+    def fields(label, hrec, crec):
+        hnames, cnames = [n for n, _ in hrec.body], [n for n, _ in crec.body]
+        if hnames != cnames:
+            problems.append(f"{label}: the header's fields are {', '.join(hnames)}; the cdef's "
+                            f"are {', '.join(cnames)}")
+        ctypes = dict(crec.body)
+        for fname, ftype in hrec.body:
+            if fname in ctypes:
+                same(f"{label}.{fname}", ftype, ctypes[fname])
+
+    def record_key(rec, typedef):
+        return (rec.kind, rec.tag) if rec.tag else ("typedef", typedef)
+
+    def record_label(key):
+        return key[1] if key[0] == "typedef" else f"{key[0]} {key[1]}"
+
+    def by_name(pairs):
+        return {n: t for n, t in pairs}
+
+    # Functions: the return type, then each parameter by position.
+    hf, cf = by_name(header.functions()), by_name(cdef.functions())
+    for name, f in hf.items():
+        c = cf.get(name)
+        if c is None:
+            problems.append(f"{name}: a function of the headers, not in the cdef")
+            continue
+        same(f"{name}: return type", f.ret, c.ret)
+        if len(f.params) != len(c.params) or f.variadic != c.variadic:
+            problems.append(f"{name}: the header says `{g.render(f, name)}`, the cdef says "
+                            f"`{g.render(c, name)}`")
+        for k, ((pname, pt), (_, ct)) in enumerate(zip(f.params, c.params), 1):
+            same(f"{name}: parameter {k}" + (f" ({pname})" if pname else ""), pt, ct)
+    for name in cf.keys() - hf.keys():
+        problems.append(f"{name}: a function of the cdef, not in the headers")
+
+    # Typedefs: the target (a struct's fields below, with the records).
+    ht, ct = by_name(header.typedefs()), by_name(cdef.typedefs())
+    for name, t in ht.items():
+        if name not in ct:
+            problems.append(f"typedef {name}: in the headers, not in the cdef")
+        else:
+            same(f"typedef {name}", t, ct[name], top=True)
+    for name in ct.keys() - ht.keys():
+        problems.append(f"typedef {name}: in the cdef, not in the headers")
+
+    # Structs and unions with a body: each field's type.
+    def struct_bodies(decls):
+        return {record_key(r, t): r for r, t in decls.records()
+                if r.kind != "enum" and (r.tag or t)}
+    hr, cr = struct_bodies(header), struct_bodies(cdef)
+    for key, rec in hr.items():
+        if key not in cr:
+            problems.append(f"{record_label(key)}: a body in the headers, none in the cdef")
+        else:
+            fields(record_label(key), rec, cr[key])
+    for key in cr.keys() - hr.keys():
+        problems.append(f"{record_label(key)}: a body in the cdef, none in the headers")
+    return problems, compared
+
+
 def scan_headers(g, paths):
     """What the headers' text declares, found without gen-cdef's parser."""
     found = {"functions": set(), "constants": set(), "enumerators": set(), "typedefs": set(),
@@ -212,6 +338,9 @@ def main(argv=None):
     ap.add_argument("-I", dest="include_dirs", action="append", default=[])
     ap.add_argument("--header", action="append", default=[],
                     help="a public header, for the independent scan")
+    ap.add_argument("--root", action="append",
+                    help="a root header for check 4, relative to an -I folder (default: "
+                    + ", ".join(ROOTS) + ")")
     ap.add_argument("--lib", help="the shared library, to compare its exported symbols")
     ap.add_argument("--nm", default="nm")
     ap.add_argument("--keep", help="write the generated C files into this folder")
@@ -288,6 +417,21 @@ def main(argv=None):
             print(f"FAIL: in the cdef but not exported by {os.path.basename(args.lib)}: "
                   + ", ".join(sorted(cdef_functions - exported)), file=sys.stderr)
 
+    # 4. Spelled as in the headers.
+    spelled = 0
+    try:
+        header_decls, _ = g.read_headers(args.root or ROOTS, args.include_dirs)
+    except g.Error as e:
+        ok = False
+        print(f"FAIL: gen-cdef cannot read the headers: {e}", file=sys.stderr)
+    else:
+        problems, spelled = spelling_mismatches(g, header_decls, decls)
+        if problems:
+            ok = False
+            print(f"FAIL: {len(problems)} type(s) of the cdef not spelled as in the headers "
+                  "(the same type on this target is not enough):\n  "
+                  + "\n  ".join(problems), file=sys.stderr)
+
     if not ok:
         print(f"cdef check FAILED (generated C in {keep})", file=sys.stderr)
         return 1
@@ -296,7 +440,8 @@ def main(argv=None):
           f"typedefs and {counts['functions']} functions match the headers (compiled twice: "
           "system dlpack.h and dlpack_abi.h's own); nothing of the headers is missing"
           + (f"; the {len(exported)} exported symbols are the cdef's functions"
-             if exported is not None else " (exported symbols not compared: no --lib)"))
+             if exported is not None else " (exported symbols not compared: no --lib)")
+          + f"; all {spelled} types are spelled as in the headers")
     return 0
 
 
