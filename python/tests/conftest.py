@@ -3,6 +3,7 @@
 import gc
 import importlib
 import os
+import pathlib
 
 import pytest
 
@@ -41,3 +42,20 @@ def collect():
     def run():
         gc.collect()
     return run
+
+
+@pytest.fixture(scope="session")
+def library_path():
+    """The path of libtensorbridge.so for the ctypes and cffi tests:
+    $TENSORBRIDGE_LIB (scripts/test-python sets it), else a build's; the test
+    skips when there is none."""
+    env = os.environ.get("TENSORBRIDGE_LIB")
+    if env:
+        assert os.path.exists(env), f"TENSORBRIDGE_LIB={env} does not exist"
+        return env
+    root = pathlib.Path(__file__).resolve().parents[2]
+    for folder in ("build-python/lib/src", "build/src"):
+        found = sorted((root / folder).glob("libtensorbridge.so*"))
+        if found:
+            return str(found[0])
+    pytest.skip("no libtensorbridge.so: set TENSORBRIDGE_LIB (scripts/test-python does)")

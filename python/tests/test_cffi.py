@@ -16,24 +16,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
-def library_path():
-    """$TENSORBRIDGE_LIB (scripts/test-python sets it), else a build's."""
-    env = os.environ.get("TENSORBRIDGE_LIB")
-    if env:
-        assert os.path.exists(env), f"TENSORBRIDGE_LIB={env} does not exist"
-        return env
-    for folder in ("build-python/lib/src", "build/src"):
-        found = sorted((ROOT / folder).glob("libtensorbridge.so*"))
-        if found:
-            return str(found[0])
-    pytest.skip("no libtensorbridge.so: set TENSORBRIDGE_LIB (scripts/test-python does)")
-
 
 @pytest.fixture(scope="module")
-def api():
+def api(library_path):
     ffi = cffi.FFI()
     ffi.cdef(tb.cdef())
-    return ffi, ffi.dlopen(library_path())
+    return ffi, ffi.dlopen(library_path)
 
 
 def ok(ffi, lib, status):
@@ -372,8 +360,8 @@ def test_enum_constants(api):
     lib.tb_tensor_release(empty[0])
 
 
-def test_cffi_demo_runs():
-    env = dict(os.environ, TENSORBRIDGE_LIB=library_path())
+def test_cffi_demo_runs(library_path):
+    env = dict(os.environ, TENSORBRIDGE_LIB=library_path)
     run = subprocess.run([sys.executable, str(ROOT / "examples" / "cffi_demo.py")],
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -15,21 +15,10 @@ INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 TB_DELETER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
-def library_path():
-    env = os.environ.get("TENSORBRIDGE_LIB")
-    if env:
-        assert os.path.exists(env), f"TENSORBRIDGE_LIB={env} does not exist"
-        return env
-    for folder in ("build-python/lib/src", "build/src"):
-        found = sorted((ROOT / folder).glob("libtensorbridge.so*"))
-        if found:
-            return str(found[0])
-    pytest.skip("no libtensorbridge.so: set TENSORBRIDGE_LIB (scripts/test-python does)")
-
 
 @pytest.fixture(scope="module")
-def lib():
-    lib = ctypes.CDLL(library_path())
+def lib(library_path):
+    lib = ctypes.CDLL(library_path)
     T, P = ctypes.c_void_p, ctypes.POINTER
     sigs = {
         "tb_version": (ctypes.c_char_p, []),
@@ -146,8 +135,8 @@ def test_read_only_flag_travels(lib):
     lib.tb_tensor_release(t)
 
 
-def test_ctypes_demo_runs(lib):
-    env = dict(os.environ, TENSORBRIDGE_LIB=library_path())
+def test_ctypes_demo_runs(lib, library_path):
+    env = dict(os.environ, TENSORBRIDGE_LIB=library_path)
     r = subprocess.run([sys.executable, str(ROOT / "examples" / "ctypes_demo.py")],
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
