@@ -110,9 +110,10 @@ TB_API tb_status tb_shm_empty(DLDataType dtype, int32_t ndim, const int64_t *sha
  * copied to a CPU tensor. CUDA device memory that is already IPC-capable
  * (see the top of this file) is t itself; wrapped CUDA memory is copied
  * into fresh device memory of the library's on the same device (C order),
- * which is. CUDA without the driver's IPC entry points, or in a build
- * without the CUDA backend, gets TB_ERR_UNSUPPORTED; other devices
- * TB_ERR_DEVICE.
+ * which is. CUDA without the driver's IPC entry points, in a build
+ * without the CUDA backend, or under a kDLCUDA backend the application
+ * registered in place of the built-in one (whose memory CUDA IPC cannot
+ * take), gets TB_ERR_UNSUPPORTED; other devices TB_ERR_DEVICE.
  * @param t        the tensor to share
  * @param[out] out t itself, or its shared copy
  * @return TB_OK; TB_ERR_UNSUPPORTED, TB_ERR_DEVICE as above, TB_ERR_INVALID

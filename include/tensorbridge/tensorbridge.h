@@ -1075,7 +1075,9 @@ TB_API tb_status tb_from_dlpack(DLManagedTensor *managed, const tb_import_option
                                 tb_tensor_t **out);
 /**
  * Borrows a bare DLTensor: no ownership, the caller guarantees the memory
- * outlives every tensor made from it. flags: TB_FLAG_READONLY or 0.
+ * outlives every tensor made from it (when the options make the import a
+ * copy, the memory is needed during the call only). flags:
+ * TB_FLAG_READONLY or 0.
  * @param tensor   the struct; read during the call only
  * @param flags    TB_FLAG_READONLY or 0
  * @param options  the import options, or NULL for the defaults
