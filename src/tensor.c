@@ -285,6 +285,32 @@ TB_API tb_status tb_tensor_empty(DLDataType dtype, int32_t ndim, const int64_t *
   return tb_hand_over(st, t, out);
 }
 
+/* Copies one host element *value (of value_dtype) to every element of the
+ * layout (ndim, shape, strides, dtype) over t's memory, converting it: a
+ * source with stride 0 in every dimension. tb_tensor_fill uses t's own
+ * layout; tb_tensor_zeros of packed storage its bytes as uint8. */
+static tb_status tb_broadcast(const char *what, const tb_tensor_t *t, int32_t ndim,
+                              const int64_t *shape, const int64_t *strides, DLDataType dtype,
+                              const void *value, DLDataType value_dtype) {
+  static const int64_t zero_strides[TB_MAX_NDIM] = {0};
+  tb_copy_desc desc = {
+      .ndim = ndim,
+      .shape = shape,
+      .dst = t->dl.data,
+      .dst_byte_offset = t->dl.byte_offset,
+      .dst_strides = strides,
+      .dst_dtype = dtype,
+      .dst_device = t->dl.device,
+      .src = value,
+      .src_byte_offset = 0,
+      .src_strides = zero_strides,
+      .src_dtype = value_dtype,
+      .src_device = {kDLCPU, 0},
+      .cast_flags = 0,
+  };
+  return tb__copy(what, &desc);
+}
+
 TB_API tb_status tb_tensor_zeros(DLDataType dtype, int32_t ndim, const int64_t *shape,
                                  DLDevice device, tb_order order, tb_tensor_t **out) {
   static const unsigned char zero[16] = {0};
@@ -296,30 +322,13 @@ TB_API tb_status tb_tensor_zeros(DLDataType dtype, int32_t ndim, const int64_t *
      * are one contiguous run, filled as that many uint8 zeros by the copy
      * engine, so that device memory is zeroed by its backend like host
      * memory. */
+    static const int64_t unit_stride = 1;
+    const DLDataType u8 = {kDLUInt, 8, 1};
     tb_tensor_t *t;
     st = tb_tensor_empty(dtype, ndim, shape, device, order, &t);
     if (st != TB_OK) return st;
     int64_t nbytes = tb_tensor_nbytes(t);
-    if (nbytes > 0) {
-      static const int64_t unit_stride = 1, zero_stride = 0;
-      const DLDataType u8 = {kDLUInt, 8, 1};
-      tb_copy_desc desc = {
-          .ndim = 1,
-          .shape = &nbytes,
-          .dst = t->dl.data,
-          .dst_byte_offset = t->dl.byte_offset,
-          .dst_strides = &unit_stride,
-          .dst_dtype = u8,
-          .dst_device = t->dl.device,
-          .src = zero,
-          .src_byte_offset = 0,
-          .src_strides = &zero_stride,
-          .src_dtype = u8,
-          .src_device = {kDLCPU, 0},
-          .cast_flags = 0,
-      };
-      st = tb__copy("tensor_zeros", &desc);
-    }
+    if (nbytes > 0) st = tb_broadcast("tensor_zeros", t, 1, &nbytes, &unit_stride, u8, zero, u8);
     return tb_hand_over(st, t, out);
   }
   return tb_tensor_full(dtype, ndim, shape, device, order, zero, dtype, out);
@@ -345,29 +354,13 @@ static tb_status tb_check_writable(const char *what, const tb_tensor_t *t) {
 
 TB_API tb_status tb_tensor_fill(tb_tensor_t *t, const void *value, DLDataType value_dtype) {
   static const char what[] = "tensor_fill";
-  static const int64_t zero_strides[TB_MAX_NDIM] = {0};
   if (t == NULL || value == NULL) {
     return tb__fail(TB_ERR_INVALID, "%s: %s is NULL", what, t == NULL ? "tensor" : "value");
   }
   tb_status st = tb_check_writable(what, t);
   if (st != TB_OK) return st;
-  /* One element broadcast over the whole tensor: stride 0 in every dimension. */
-  tb_copy_desc desc = {
-      .ndim = t->dl.ndim,
-      .shape = t->dl.shape,
-      .dst = t->dl.data,
-      .dst_byte_offset = t->dl.byte_offset,
-      .dst_strides = t->dl.strides,
-      .dst_dtype = t->dl.dtype,
-      .dst_device = t->dl.device,
-      .src = value,
-      .src_byte_offset = 0,
-      .src_strides = zero_strides,
-      .src_dtype = value_dtype,
-      .src_device = {kDLCPU, 0},
-      .cast_flags = 0,
-  };
-  return tb__copy(what, &desc);
+  return tb_broadcast(what, t, t->dl.ndim, t->dl.shape, t->dl.strides, t->dl.dtype, value,
+                      value_dtype);
 }
 
 /* The host byte range [lo, hi) a tensor's elements occupy. */
