@@ -25,16 +25,10 @@ static PyObject *tbpy_exception_for(tb_status st) {
   }
 }
 
+/* A built-in exception's tp_name is its bare name ("ValueError"), a static
+ * string: readable without the GIL. */
 const char *tbpy_exception_name(tb_status st) {
-  switch (st) {
-    case TB_ERR_NOMEM: return "MemoryError";
-    case TB_ERR_OVERFLOW: return "OverflowError";
-    case TB_ERR_DTYPE: return "TypeError";
-    case TB_ERR_INDEX: return "IndexError";
-    case TB_ERR_VERSION: return "BufferError";
-    case TB_ERR_IO: return "OSError";
-    default: return "ValueError";
-  }
+  return ((PyTypeObject *)tbpy_exception_for(st))->tp_name;
 }
 
 /* The library's messages name C functions and constants; Python users get
@@ -75,6 +69,7 @@ static void set_python_error(PyObject *type, const char *message) {
   }
   PyObject *text = PyUnicode_FromFormat("%s%s", prefix, message);
   for (size_t k = 0; text != NULL && k < sizeof message_phrases / sizeof message_phrases[0]; k++) {
+    if (strstr(message, message_phrases[k].c) == NULL) continue; /* the common case */
     PyObject *from = PyUnicode_FromString(message_phrases[k].c);
     PyObject *to = PyUnicode_FromString(message_phrases[k].py);
     PyObject *next = from != NULL && to != NULL ? PyUnicode_Replace(text, from, to, -1) : NULL;

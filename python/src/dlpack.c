@@ -125,21 +125,6 @@ static void capsule_delete_legacy(PyObject *capsule) {
   if (m != NULL && m->deleter != NULL) m->deleter(m);
 }
 
-/* Copies t to `device` for an export that asked for another device. */
-static tb_status copy_to_device(const tb_tensor_t *t, DLDevice device, tb_tensor_t **out) {
-  tb_tensor_t *fresh;
-  tb_status st = tb_tensor_empty(tb_tensor_dtype(t), tb_tensor_ndim(t), tb_tensor_shape(t), device,
-                                 TB_ORDER_C, &fresh);
-  if (st != TB_OK) return st;
-  st = tb_tensor_copy_into(fresh, t, 0);
-  if (st != TB_OK) {
-    tb_tensor_release(fresh);
-    return st;
-  }
-  *out = fresh;
-  return TB_OK;
-}
-
 PyObject *tbpy_Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames) {
   static const int params[] = {KW_STREAM, KW_MAX_VERSION, KW_DL_DEVICE, KW_COPY};
@@ -219,7 +204,7 @@ PyObject *tbpy_Tensor_dlpack(PyObject *self, PyObject *const *args, Py_ssize_t n
                         "copy, and copy=False");
         return NULL;
       }
-      tb_status st = copy_to_device(t, want, &src);
+      tb_status st = tb_tensor_to(t, want, NULL, TB_ORDER_C, 0, &src);
       if (st != TB_OK) return tbpy_raise_buffer(st);
       copy = TB_COPY_IF_NEEDED; /* src is already fresh */
     }
@@ -350,6 +335,16 @@ static int check_versioned(const char *what, const DLManagedTensorVersioned *m) 
   return 0;
 }
 
+/* import_dltensor for a versioned tensor, after check_versioned: its flags
+ * say whether the memory is read-only and whether the producer copied. */
+static int import_versioned(const char *what, DLManagedTensorVersioned *m,
+                            const import_request *req, tb_tensor_t **out, bool *shared) {
+  if (check_versioned(what, m) < 0) return -1;
+  return import_dltensor(what, &m->dl_tensor, (m->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0,
+                         (m->flags & DLPACK_FLAG_BITMASK_IS_COPIED) != 0, delete_foreign_versioned,
+                         m, req, out, shared);
+}
+
 /* Imports a DLPack capsule. The capsule is renamed "used_*" only when the
  * import succeeded; a refused capsule is left as it was. */
 static PyObject *import_capsule(PyObject *capsule, const import_request *req) {
@@ -380,12 +375,7 @@ static PyObject *import_capsule(PyObject *capsule, const import_request *req) {
   bool shared;
   if (versioned) {
     DLManagedTensorVersioned *m = pointer;
-    if (check_versioned(what, m) < 0) return NULL;
-    if (import_dltensor(what, &m->dl_tensor, (m->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0,
-                        (m->flags & DLPACK_FLAG_BITMASK_IS_COPIED) != 0, delete_foreign_versioned,
-                        m, req, &t, &shared) < 0) {
-      return NULL;
-    }
+    if (import_versioned(what, m, req, &t, &shared) < 0) return NULL;
     if (PyCapsule_SetName(capsule, kCapsuleUsedVersioned) < 0) PyErr_Clear();
     if (!shared && m->deleter != NULL) m->deleter(m);
   } else {
@@ -420,10 +410,7 @@ static PyObject *import_exchange(PyObject *obj, const tbpy_exchange_api *api,
   }
   tb_tensor_t *t;
   bool shared;
-  if (check_versioned(what, m) < 0 ||
-      import_dltensor(what, &m->dl_tensor, (m->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0,
-                      (m->flags & DLPACK_FLAG_BITMASK_IS_COPIED) != 0, delete_foreign_versioned, m,
-                      req, &t, &shared) < 0) {
+  if (import_versioned(what, m, req, &t, &shared) < 0) {
     if (m->deleter != NULL) m->deleter(m);
     return NULL;
   }
@@ -654,42 +641,31 @@ static PyObject *import_from(PyObject *obj, const producer_info *p, const import
       if (PyErr_ExceptionMatches(PyExc_BufferError) && PyObject_CheckBuffer(obj)) {
         PyObject *type, *value, *traceback;
         PyErr_Fetch(&type, &value, &traceback);
-        Py_buffer view;
-        if (PyObject_GetBuffer(obj, &view, PyBUF_RECORDS_RO) == 0) {
-          PyBuffer_Release(&view);
-          PyObject *r = import_buffer(obj, req);
-          if (r != NULL) {
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(traceback);
-            return r;
-          }
-        }
+        PyObject *r = import_buffer(obj, req);
         /* NumPy arrays of ml_dtypes' dtypes (bfloat16, float8) have neither
          * DLPack nor a buffer, but their bytes share exactly as unsigned
          * integers: the package's hook does that, or answers None. */
-        PyErr_Clear();
-        if (tbpy_refused_hook != NULL) {
+        if (r == NULL && tbpy_refused_hook != NULL) {
+          PyErr_Clear();
           PyObject *device = req->device == NULL
                                  ? Py_NewRef(Py_None)
                                  : Py_BuildValue("(ii)", (int)req->device->device_type,
                                                  (int)req->device->device_id);
-          PyObject *r = device == NULL ? NULL
-                                       : PyObject_CallFunctionObjArgs(
-                                             tbpy_refused_hook, obj, device,
-                                             copy_arg != NULL ? copy_arg : Py_None, NULL);
+          r = device == NULL ? NULL
+                             : PyObject_CallFunctionObjArgs(tbpy_refused_hook, obj, device,
+                                                            copy_arg != NULL ? copy_arg : Py_None,
+                                                            NULL);
           Py_XDECREF(device);
-          if (r != NULL && r != Py_None) {
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(traceback);
-            return r;
-          }
-          Py_XDECREF(r);
-          PyErr_Clear();
+          if (r == Py_None) Py_CLEAR(r);
+        }
+        if (r != NULL) {
+          Py_XDECREF(type);
+          Py_XDECREF(value);
+          Py_XDECREF(traceback);
+          return r;
         }
         /* Nothing can stand in: the producer's refusal stands, in its own
-         * words. */
+         * words (PyErr_Restore drops whatever the fallbacks raised). */
         PyErr_Restore(type, value, traceback);
       }
       return NULL;
@@ -818,11 +794,7 @@ static int xapi_to_py(DLManagedTensorVersioned *m, void **out_py_object) {
   import_request req = {NULL, TB_COPY_IF_NEEDED, false};
   tb_tensor_t *t;
   bool shared;
-  if (check_versioned("exchange API import", m) < 0 ||
-      import_dltensor("exchange API import", &m->dl_tensor,
-                      (m->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0,
-                      (m->flags & DLPACK_FLAG_BITMASK_IS_COPIED) != 0, delete_foreign_versioned, m,
-                      &req, &t, &shared) < 0) {
+  if (import_versioned("exchange API import", m, &req, &t, &shared) < 0) {
     if (m->deleter != NULL) m->deleter(m);
     return -1;
   }

@@ -17,18 +17,13 @@ static bool is_int_index(PyObject *item) {
 
 /* The view that key selects; a new reference. */
 static tb_tensor_t *index_view(const tb_tensor_t *t, PyObject *key) {
-  PyObject *items;
-  if (PyTuple_Check(key)) {
-    items = Py_NewRef(key);
-  } else {
-    items = PyTuple_Pack(1, key);
-    if (items == NULL) return NULL;
-  }
-  Py_ssize_t n = PyTuple_GET_SIZE(items);
+  /* The items of a tuple key, or the key alone; borrowed from the caller. */
+  PyObject *const *items = PyTuple_Check(key) ? PySequence_Fast_ITEMS(key) : &key;
+  const Py_ssize_t n = PyTuple_Check(key) ? PyTuple_GET_SIZE(key) : 1;
   int32_t consuming = 0;
   int ellipses = 0;
   for (Py_ssize_t k = 0; k < n; k++) {
-    PyObject *item = PyTuple_GET_ITEM(items, k);
+    PyObject *item = items[k];
     if (item == Py_Ellipsis) {
       ellipses++;
     } else if (item == Py_None) {
@@ -39,26 +34,23 @@ static tb_tensor_t *index_view(const tb_tensor_t *t, PyObject *key) {
       PyErr_Format(PyExc_IndexError,
                    "only integers, slices (':'), ellipsis ('...') and None are valid indices, "
                    "not %.100s", Py_TYPE(item)->tp_name);
-      Py_DECREF(items);
       return NULL;
     }
   }
   int32_t nd = tb_tensor_ndim(t);
   if (ellipses > 1) {
     PyErr_SetString(PyExc_IndexError, "an index can only have a single ellipsis ('...')");
-    Py_DECREF(items);
     return NULL;
   }
   if (consuming > nd) {
     PyErr_Format(PyExc_IndexError, "too many indices: the tensor has %d dimension%s, %d were indexed",
                  (int)nd, nd == 1 ? "" : "s", (int)consuming);
-    Py_DECREF(items);
     return NULL;
   }
   tb_tensor_t *cur = tb_tensor_retain((tb_tensor_t *)(uintptr_t)t);
   int32_t dim = 0; /* the dimension of cur that the next item applies to */
   for (Py_ssize_t k = 0; k < n; k++) {
-    PyObject *item = PyTuple_GET_ITEM(items, k);
+    PyObject *item = items[k];
     tb_tensor_t *next = NULL;
     tb_status st = TB_OK;
     if (item == Py_Ellipsis) {
@@ -71,7 +63,6 @@ static tb_tensor_t *index_view(const tb_tensor_t *t, PyObject *key) {
       Py_ssize_t start, stop, step;
       if (PySlice_Unpack(item, &start, &stop, &step) < 0) {
         tb_tensor_release(cur);
-        Py_DECREF(items);
         return NULL;
       }
       /* PySlice_Unpack's open ends are PY_SSIZE_T_MIN / MAX, which the
@@ -84,7 +75,6 @@ static tb_tensor_t *index_view(const tb_tensor_t *t, PyObject *key) {
       Py_ssize_t i = PyNumber_AsSsize_t(item, PyExc_IndexError);
       if (i == -1 && PyErr_Occurred()) {
         tb_tensor_release(cur);
-        Py_DECREF(items);
         return NULL;
       }
       st = tb_tensor_select(cur, dim, (int64_t)i, &next);
@@ -92,12 +82,10 @@ static tb_tensor_t *index_view(const tb_tensor_t *t, PyObject *key) {
     tb_tensor_release(cur);
     if (st != TB_OK) {
       tbpy_raise(st);
-      Py_DECREF(items);
       return NULL;
     }
     cur = next;
   }
-  Py_DECREF(items);
   return cur;
 }
 

@@ -502,6 +502,18 @@ static PyObject *Tensor_copy(PyObject *self, PyObject *unused) {
   return tbpy_tensor_result(tb_tensor_copy(TENSOR(self), NULL, TB_ORDER_C, 0, &out), &out);
 }
 
+/* self when device and dtype are self's and no copy is asked, else a
+ * C-order copy converted to them: to(), cpu() and astype(). */
+static PyObject *tensor_to(PyObject *self, DLDevice device, DLDataType dtype, bool copy) {
+  const tb_tensor_t *t = TENSOR(self);
+  if (!copy && tbpy_device_equal(device, tb_tensor_device(t)) &&
+      tb_dtype_equal(dtype, tb_tensor_dtype(t))) {
+    return Py_NewRef(self);
+  }
+  tb_tensor_t *out;
+  return tbpy_tensor_result(tb_tensor_to(t, device, &dtype, TB_ORDER_C, 0, &out), &out);
+}
+
 /* to(device=None, dtype=None, *, copy=False): self when nothing changes and
  * no copy was asked, else a converted copy. A lone positional argument that
  * names a dtype is taken as the dtype (t.to("float64")). */
@@ -526,24 +538,9 @@ static PyObject *Tensor_to(PyObject *self, PyObject *const *args, Py_ssize_t nar
   if (a[1] != NULL && a[1] != Py_None && tbpy_dtype_from_py(a[1], &dtype) < 0) return NULL;
   int copy = a[2] != NULL ? PyObject_IsTrue(a[2]) : 0;
   if (copy < 0) return NULL;
-  if (!copy && tbpy_device_equal(device, tb_tensor_device(t)) &&
-      tb_dtype_equal(dtype, tb_tensor_dtype(t))) {
-    return Py_NewRef(self);
-  }
-  tb_tensor_t *out;
-  tb_status st = tb_tensor_empty(dtype, tb_tensor_ndim(t), tb_tensor_shape(t), device, TB_ORDER_C,
-                                 &out);
-  if (st == TB_OK) {
-    st = tb_tensor_copy_into(out, t, 0);
-    if (st != TB_OK) tb_tensor_release(out);
-  }
-  return tbpy_tensor_result(st, &out);
+  return tensor_to(self, device, dtype, copy != 0);
 }
 
-/* numpy.asarray, looked up on the first numpy() call. */
-static PyObject *np_asarray;
-
-/* numpy(): a NumPy array sharing the memory (read-only stays read-only). */
 /* __reduce__(): pickles by value, as (_new, (the C-order bytes, dtype name,
  * shape)); a copy comes back, on the host. multiprocessing's pickler sends
  * tensors in shared memory by handle instead (tensorbridge/_shared.py). */
@@ -577,6 +574,10 @@ static PyObject *Tensor_reduce(PyObject *self, PyObject *unused) {
   return out;
 }
 
+/* numpy.asarray, looked up on the first numpy() call. */
+static PyObject *np_asarray;
+
+/* numpy(): a NumPy array sharing the memory (read-only stays read-only). */
 static PyObject *Tensor_numpy(PyObject *self, PyObject *unused) {
   (void)unused;
   /* NumPy would quietly wrap an unexportable tensor in an object array:
@@ -638,7 +639,7 @@ static PyObject *Tensor_element_size(PyObject *self, PyObject *unused) {
 /* cpu(): self on the host already (as torch returns it), else a host copy. */
 static PyObject *Tensor_cpu(PyObject *self, PyObject *unused) {
   (void)unused;
-  return PyObject_CallMethod(self, "to", "s", "cpu");
+  return tensor_to(self, (DLDevice){kDLCPU, 0}, tb_tensor_dtype(TENSOR(self)), false);
 }
 
 /* view(dtype): the same bytes as another dtype of the same element size. */
@@ -674,15 +675,10 @@ static PyObject *Tensor_astype(PyObject *self, PyObject *args, PyObject *kwargs)
   PyObject *dtype;
   int copy = 1;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|p:astype", kwlist, &dtype, &copy)) return NULL;
-  PyObject *to = PyObject_GetAttrString(self, "to");
-  if (to == NULL) return NULL;
-  PyObject *pos = PyTuple_Pack(2, Py_None, dtype);
-  PyObject *kw = pos != NULL ? Py_BuildValue("{s:O}", "copy", copy ? Py_True : Py_False) : NULL;
-  PyObject *r = kw != NULL ? PyObject_Call(to, pos, kw) : NULL;
-  Py_XDECREF(kw);
-  Py_XDECREF(pos);
-  Py_DECREF(to);
-  return r;
+  const tb_tensor_t *t = TENSOR(self);
+  DLDataType dt = tb_tensor_dtype(t);
+  if (dtype != Py_None && tbpy_dtype_from_py(dtype, &dt) < 0) return NULL;
+  return tensor_to(self, tb_tensor_device(t), dt, copy != 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -742,7 +738,7 @@ static int Tensor_getbuffer(PyObject *self, Py_buffer *view, int flags) {
   }
   view->buf = data;
   view->obj = Py_NewRef(self);
-  view->len = (Py_ssize_t)(tb_tensor_numel(t) * (int64_t)itemsize);
+  view->len = (Py_ssize_t)tb_tensor_nbytes(t);
   view->readonly = readonly;
   view->itemsize = (Py_ssize_t)itemsize;
   /* The format strings are static literals; the protocol's field is not const. */

@@ -121,7 +121,7 @@ def tensor(obj, dtype=None, device=None) -> Tensor:
     float32, complex numbers complex64, bools bool; arrays keep their dtype
     unless dtype says otherwise. The result never shares memory with obj.
     """
-    dt = _dtypes.parse(dtype) if dtype is not None else None
+    dt = _tb._dtype_name(dtype) if dtype is not None else None
     if type(obj) not in _PLAIN and (isinstance(obj, Tensor) or _is_producer(obj)):
         src = obj if isinstance(obj, Tensor) else from_dlpack(obj)
         return src.to(device, dt, copy=True)
@@ -143,7 +143,7 @@ def asarray(obj, dtype=None, device=None, copy=None) -> Tensor:
     """
     if copy not in (None, True, False):
         raise ValueError(f"asarray: copy must be True, False or None, not {copy!r}")
-    dt = _dtypes.parse(dtype) if dtype is not None else None
+    dt = _tb._dtype_name(dtype) if dtype is not None else None
     if isinstance(obj, Tensor):
         src = obj
     elif _extension_dtype_name(obj) is not None:

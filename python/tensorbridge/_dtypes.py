@@ -160,8 +160,3 @@ class dtype(str):
 
 
 _DTYPES = {name: str.__new__(dtype, name) for name in _NAMES}
-
-
-def of(name: str) -> dtype:
-    """The dtype object of a canonical name (what Tensor.dtype returns)."""
-    return _DTYPES[name]
