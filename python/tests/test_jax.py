@@ -49,6 +49,8 @@ def test_jax_arrays_import_read_only():
     # The caller may vouch otherwise; the memory is then shared writable.
     w = tb.from_dlpack(x, legacy_writable=True)
     assert not w.readonly and w.data_ptr() == t.data_ptr()
+    w[0] = 42.0
+    assert float(x[0]) == 42.0 and t[0].item() == 42.0
 
 
 def test_jax_capsule_kinds():

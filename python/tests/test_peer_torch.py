@@ -19,9 +19,6 @@ TORCH_VERSION = torch.__version__
 DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "bfloat16", "float32", "float64", "complex64", "complex128"]
 
-
-
-
 TORCH_VERSIONED_ERROR = error_of(lambda: torch.arange(1).__dlpack__(max_version=(1, 0)))
 TORCH_VERSIONED = TORCH_VERSIONED_ERROR is None
 TORCH_COPY_ERROR = error_of(lambda: torch.from_dlpack(torch.arange(2), copy=True))
@@ -71,6 +68,16 @@ def item(x, i):
     return x[i].item()
 
 
+def check_writable_share(src, x, i):
+    """Imports src (torch tensor x, or a producer of it) with
+    legacy_writable=True: x's own memory, and a write at i lands in x."""
+    w = tb.from_dlpack(src, legacy_writable=True)
+    assert not w.readonly and w.data_ptr() == x.data_ptr()
+    assert item(x, i) != item(x, 1)  # so that the write shows
+    w[i] = item(x, 1)
+    assert item(x, i) == item(x, 1)
+
+
 # ---- dtypes, capsules (test_dlpack_capsule_conversion, test_dlpack_shared_storage) ----
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -86,10 +93,7 @@ def test_torch_capsule_to_tensorbridge(dtype):
         t[0] = item(x, 1)
     x[0] = x[1]
     assert item(t, 0) == item(x, 1)
-    w = tb.from_dlpack(tud.to_dlpack(x), legacy_writable=True)
-    assert not w.readonly and w.data_ptr() == x.data_ptr()
-    w[2] = item(x, 1)
-    assert item(x, 2) == item(x, 1)
+    check_writable_share(tud.to_dlpack(x), x, 2)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -119,10 +123,7 @@ def test_torch_protocol_to_tensorbridge(dtype):
     assert t.dtype == dtype and t.data_ptr() == x.data_ptr() and t.tolist() == x.tolist()
     if not TORCH_VERSIONED:
         assert t.readonly
-    w = tb.from_dlpack(DLPackOnly(x), legacy_writable=True)
-    assert not w.readonly and w.data_ptr() == x.data_ptr()
-    w[3] = item(x, 1)
-    assert item(x, 3) == item(x, 1)
+    check_writable_share(DLPackOnly(x), x, 3)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -146,6 +146,8 @@ def test_asarray_shares_when_it_can():
     s = tb.asarray(a)
     assert s.data_ptr() == a.ctypes.data
     assert tb.asarray(a, copy=False).data_ptr() == a.ctypes.data
+    a[0] = 7.0
+    assert s[0].item() == 7.0
     m = memoryview(bytearray(b"abcd"))
     assert tb.asarray(m).tolist() == [97, 98, 99, 100]
 
@@ -178,6 +180,8 @@ def test_asarray_takes_a_bare_capsule():
     cap = t.__dlpack__(max_version=(1, 3))
     s = tb.asarray(cap)
     assert s.data_ptr() == t.data_ptr() and s.dtype == "int16"
+    t[0] = 7
+    assert s[0].item() == 7
 
 
 # ---- __array__ ----

@@ -136,6 +136,8 @@ def test_handle_round_trip_in_one_process_shares_the_pages():
     assert t[0, 1].item() == 20
     v = _tb._shm_attach(*_tb._shm_handle(t[1]))  # a view's offset travels too
     assert v.tolist() == [3, 4]
+    v[1] = 40
+    assert t[1, 1].item() == 40
 
 
 def test_hostile_handles_are_refused_with_the_field_named():

@@ -61,6 +61,8 @@ def test_tensorbridge_to_tensorflow_and_back_is_the_same_memory(dtype):
     t = values(dtype)
     back = tb.from_dlpack(to_dlpack(tf_from_dlpack(t.__dlpack__())))
     assert back.data_ptr() == t.data_ptr() and back.dtype == dtype and back.shape == t.shape
+    t[0, 0] = 1
+    assert back[0, 0].item() == 1
 
 
 @pytest.mark.parametrize("layout", ["transposed", "stepped", "reversed"])
@@ -99,7 +101,7 @@ def test_tensorflow_to_tensorbridge_zero_copy_read_only(dtype, route):
 def test_tensorflow_capsule_legacy_writable_opt_in_shares_writes():
     x = tf_values("float32")
     t = tb.from_dlpack(to_dlpack(x), legacy_writable=True)
-    assert not t.readonly
+    assert not t.readonly and t.data_ptr() == tf_ptr(x)
     t[1, 2] = 42.0
     assert x.numpy()[1, 2] == 42.0
 
@@ -111,10 +113,9 @@ def test_tensorflow_capsule_is_consumed_once():
         tb.from_dlpack(cap)
 
 
-def test_tensorflow_tensor_outlives_nothing_it_needs():
+def test_tensorflow_tensor_outlives_nothing_it_needs(collect):
     t = tb.from_dlpack(to_dlpack(tf_values("int64", (3, 3))))
-    import gc
-    gc.collect()
+    collect()
     assert t.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
 
 

@@ -12,7 +12,7 @@ than a capsule:
   tensorbridge.Tensor, made by tensorbridge's managed_tensor_to_py_object.
 """
 
-import gc
+import weakref
 
 import pytest
 
@@ -91,12 +91,24 @@ def test_tvm_from_dlpack_strided_layouts(layout):
     assert np.from_dlpack(x).tolist() == t.tolist()
 
 
-def test_tvm_holds_the_memory_after_tensorbridge_lets_go():
+def test_tvm_holds_the_memory_after_tensorbridge_lets_go(collect):
     t = values("int64", (3, 3))
     x = tvm_ffi.from_dlpack(t)
     del t
-    gc.collect()
+    collect()
     assert np.from_dlpack(x).tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    # Over a bytearray, the buffer export shows who holds it: tvm-ffi's tensor
+    # until it goes, then nobody.
+    buf = bytearray(16)
+    t = tb.from_dlpack(buf)
+    x = tvm_ffi.from_dlpack(t)
+    del t
+    collect()
+    with pytest.raises(BufferError):
+        buf.append(0)
+    del x
+    collect()
+    buf.append(0)
 
 
 def test_tvm_function_call_round_trips_a_tensorbridge_tensor():
@@ -145,6 +157,8 @@ def test_tensorbridge_consumes_tvm_bfloat16_through_its_table():
     t = tb.from_dlpack(NoCapsule(x))
     assert t.dtype == "bfloat16" and t.data_ptr() == src.data_ptr()
     assert t.tolist() == src.tolist()
+    src[0, 1] = 5
+    assert t[0, 1].item() == 5
 
 
 def test_tvm_wrapper_without_table_falls_back_to_the_capsule():
@@ -153,11 +167,17 @@ def test_tvm_wrapper_without_table_falls_back_to_the_capsule():
     # tvm_ffi.core.Tensor speaks __dlpack__; tensorbridge takes its capsule.
     t = tb.from_dlpack(x)
     assert t.data_ptr() == a.ctypes.data and t.tolist() == [0.0, 1.0, 2.0, 3.0]
+    a[0] = 9.0
+    assert t[0].item() == 9.0
 
 
-def test_tensorbridge_keeps_tvm_memory_alive():
+def test_tensorbridge_keeps_tvm_memory_alive(collect):
     a = np.arange(5, dtype=np.int32)
+    alive = weakref.ref(a)
     t = tb.from_dlpack(NoCapsule(tvm_ffi.from_dlpack(a)))
     del a
-    gc.collect()
-    assert t.tolist() == [0, 1, 2, 3, 4]
+    collect()
+    assert alive() is not None and t.tolist() == [0, 1, 2, 3, 4]
+    del t  # the last holder: tvm-ffi's deleter lets NumPy's array go
+    collect()
+    assert alive() is None
