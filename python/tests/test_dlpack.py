@@ -436,6 +436,20 @@ def test_exchange_from_py_and_to_py(collect):
         api.managed_tensor_from_py_object_no_sync(object(), ctypes.byref(out))
 
 
+def test_exchange_from_py_carries_read_only(collect):
+    """The table's from_py marks a read-only tensor READ_ONLY, and a
+    writable one not."""
+    api = exchange_table()
+    for t, read_only in [(tb.from_dlpack(memoryview(bytes(8))), True), (sample(), False)]:
+        assert t.readonly == read_only
+        out = ctypes.POINTER(DLManagedTensorVersioned)()
+        assert api.managed_tensor_from_py_object_no_sync(t, ctypes.byref(out)) == 0
+        m = out.contents
+        assert m.dl_tensor.data == t.data_ptr()
+        assert bool(m.flags & DLPACK_FLAG_READ_ONLY) == read_only
+        m.deleter(out)
+
+
 def test_exchange_dltensor_and_stream():
     api = exchange_table()
     t = sample()[1, ::-1]
