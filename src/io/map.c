@@ -1,5 +1,5 @@
 /* Whole files read and mapped into memory (see map.h). POSIX: open, fstat, pread,
- * mmap. */
+ * mmap, write. */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* XSI strerror_r, O_CLOEXEC, pread */
@@ -86,6 +86,25 @@ tb_status tb__file_read(const tb__file *f, uint64_t offset, void *buf, size_t n)
                       f->what, f->path, (unsigned long long)at, n, (unsigned long long)offset);
     }
     done += (size_t)got;
+  }
+  return TB_OK;
+}
+
+tb_status tb__file_write_all(int fd, const char *what, const char *path, const void *data,
+                             uint64_t n) {
+  const char *p = data;
+  while (n > 0) {
+    const size_t chunk = n > (uint64_t)1 << 30 ? (size_t)1 << 30 : (size_t)n;
+    ssize_t wrote = write(fd, p, chunk);
+    if (wrote < 0) {
+      if (errno == EINTR) continue;
+      return tb__fail_errno(what, path, errno);
+    }
+    if (wrote == 0) {
+      return tb__fail(TB_ERR_IO, "%s: %.200s: the system wrote 0 of %zu bytes", what, path, chunk);
+    }
+    p += wrote;
+    n -= (uint64_t)wrote;
   }
   return TB_OK;
 }

@@ -56,6 +56,12 @@ TB_INTERNAL tb_status tb__file_read(const tb__file *f, uint64_t offset, void *bu
  */
 TB_INTERNAL tb_status tb__file_map(const tb__file *f, tb__mapping **out);
 
+/* Writes all n bytes of data to fd, through short writes and EINTR: for the
+ * savers of io/. TB_ERR_IO naming `what` and `path` when the system fails
+ * or writes nothing. */
+TB_INTERNAL tb_status tb__file_write_all(int fd, const char *what, const char *path,
+                                         const void *data, uint64_t n);
+
 /* Closes f's descriptor. */
 TB_INTERNAL void tb__file_close(tb__file *f);
 

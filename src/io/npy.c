@@ -123,24 +123,9 @@ TB_API tb_status tb_npy_load(const char *path, tb_map_mode mode, tb_tensor_t **o
 /* The scratch buffer a non-contiguous tensor is copied through. */
 #define TB_NPY_BLOCK_BYTES ((int64_t)1 << 20)
 
-/* Writes all n bytes, through short writes and EINTR. */
+/* Writes all n bytes; write errors are "npy_save (write)"'s. */
 static tb_status tb_npy_write_all(int fd, const char *path, const void *data, uint64_t n) {
-  const char *p = data;
-  while (n > 0) {
-    size_t chunk = n > (uint64_t)1 << 30 ? (size_t)1 << 30 : (size_t)n;
-    ssize_t wrote = write(fd, p, chunk);
-    if (wrote < 0) {
-      if (errno == EINTR) continue;
-      return tb__fail_errno("npy_save (write)", path, errno);
-    }
-    if (wrote == 0) {
-      return tb__fail(TB_ERR_IO, "npy_save (write): %.200s: the system wrote 0 of %zu bytes", path,
-                      chunk);
-    }
-    p += wrote;
-    n -= (uint64_t)wrote;
-  }
-  return TB_OK;
+  return tb__file_write_all(fd, "npy_save (write)", path, data, n);
 }
 
 /*

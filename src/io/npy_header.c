@@ -11,6 +11,7 @@
  * well formed. Nothing recurses and every index is checked against the
  * header's end before it is read.
  */
+#include "io/json.h" /* tb__utf8_valid */
 #include "io/npy_internal.h"
 
 #include <inttypes.h>
@@ -495,49 +496,23 @@ static tb_status tb_npy_dict(tb_npy_cursor *c, tb_npy_fields *f) {
 /* Encodings                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* The length of the valid UTF-8 sequence at s[0..n), or 0 when it is not
- * one (overlong forms, surrogates and code points past U+10FFFF are not). */
-static size_t tb_npy_utf8_sequence(const unsigned char *s, size_t n) {
-  const unsigned char b = s[0];
-  if (b < 0x80) return 1;
-  size_t len;
-  uint32_t min, cp;
-  if (b >= 0xc2 && b <= 0xdf) {
-    len = 2, min = 0x80, cp = b & 0x1fu;
-  } else if (b >= 0xe0 && b <= 0xef) {
-    len = 3, min = 0x800, cp = b & 0x0fu;
-  } else if (b >= 0xf0 && b <= 0xf4) {
-    len = 4, min = 0x10000, cp = b & 0x07u;
-  } else {
-    return 0;
-  }
-  if (n < len) return 0;
-  for (size_t k = 1; k < len; k++) {
-    if ((s[k] & 0xc0u) != 0x80u) return 0;
-    cp = (cp << 6) | (s[k] & 0x3fu);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
+/* A 1.0 or 2.0 header is ASCII; a 3.0 header is UTF-8, checked as the
+ * safetensors header is (tb__utf8_valid: shortest forms only, no
+ * surrogates, nothing past U+10FFFF). */
 static tb_status tb_npy_check_encoding(const tb_npy_cursor *c, unsigned major) {
-  for (size_t k = 0; k < c->n;) {
-    if (major < 3) {
-      if (c->text[k] >= 0x80) {
-        return tb__fail(TB_ERR_FORMAT,
-                        "%s: header byte %llu is 0x%02x, not ASCII (a %u.0 header is ASCII; "
-                        "format 3.0 allows UTF-8)",
-                        c->what, tb_npy_pos(c, k), (unsigned)c->text[k], major);
-      }
-      k++;
-      continue;
+  if (major >= 3) {
+    size_t bad;
+    if (tb__utf8_valid(c->text, c->n, &bad)) return TB_OK;
+    return tb__fail(TB_ERR_FORMAT, "%s: header byte %llu (0x%02x) is not valid UTF-8", c->what,
+                    tb_npy_pos(c, bad), (unsigned)c->text[bad]);
+  }
+  for (size_t k = 0; k < c->n; k++) {
+    if (c->text[k] >= 0x80) {
+      return tb__fail(TB_ERR_FORMAT,
+                      "%s: header byte %llu is 0x%02x, not ASCII (a %u.0 header is ASCII; "
+                      "format 3.0 allows UTF-8)",
+                      c->what, tb_npy_pos(c, k), (unsigned)c->text[k], major);
     }
-    size_t len = tb_npy_utf8_sequence(c->text + k, c->n - k);
-    if (len == 0) {
-      return tb__fail(TB_ERR_FORMAT, "%s: header byte %llu (0x%02x) is not valid UTF-8", c->what,
-                      tb_npy_pos(c, k), (unsigned)c->text[k]);
-    }
-    k += len;
   }
   return TB_OK;
 }

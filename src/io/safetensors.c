@@ -732,19 +732,11 @@ static tb_status st_read(tb_safetensors *f, const char *what, const unsigned cha
   if (f->strings == NULL) return TB_ERR_NOMEM;
   f->strings_cap = (size_t)n;
   if (members > 0) {
+    /* On failure st_free frees whichever of the two was allocated. */
     f->entries = tb__alloc(&f->allocator, members * sizeof *f->entries, 16, what);
     f->by_name = tb__alloc(&f->allocator, members * sizeof *f->by_name, 16, what);
-    if (f->entries == NULL || f->by_name == NULL) {
-      /* st_free frees both with entries_cap elements */
-      if (f->entries != NULL) tb__free(&f->allocator, f->entries, members * sizeof *f->entries);
-      if (f->by_name != NULL) {
-        tb__free(&f->allocator, (void *)f->by_name, members * sizeof *f->by_name);
-      }
-      f->entries = NULL;
-      f->by_name = NULL;
-      return TB_ERR_NOMEM;
-    }
     f->entries_cap = members;
+    if (f->entries == NULL || f->by_name == NULL) return TB_ERR_NOMEM;
   }
   tb_status st = st_read_root(&p);
   if (st != TB_OK) return st;
@@ -864,21 +856,26 @@ TB_API const char *tb_safetensors_name(const tb_safetensors *f, int64_t index) {
   return f->entries[index].name;
 }
 
+/* bsearch's comparisons of a name with by_name's entries and of a key
+ * with meta's. */
+static int st_name_vs_entry(const void *name, const void *entry) {
+  return strcmp(name, (*(const st_entry *const *)entry)->name);
+}
+
+static int st_key_vs_meta(const void *key, const void *meta) {
+  return strcmp(key, ((const st_meta *)meta)->key);
+}
+
 static tb_status st_find(const char *what, const tb_safetensors *f, const char *name,
                          int64_t *index) {
-  int64_t lo = 0, hi = f->count;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    const int c = strcmp(f->by_name[mid]->name, name);
-    if (c == 0) {
-      *index = f->by_name[mid] - f->entries;
-      return TB_OK;
-    }
-    if (c < 0) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
+  /* by_name is NULL when there is no entry. */
+  const st_entry *const *hit =
+      f->count == 0 ? NULL
+                    : bsearch(name, f->by_name, (size_t)f->count, sizeof *f->by_name,
+                              st_name_vs_entry);
+  if (hit != NULL) {
+    *index = *hit - f->entries;
+    return TB_OK;
   }
   char q[ST_QUOTE_SIZE];
   return tb__fail(TB_ERR_INDEX, "%s: no entry is named %s (the file has %" PRId64 " entr%s)",
@@ -966,19 +963,13 @@ TB_API tb_status tb_safetensors_metadata_get(const tb_safetensors *f, const char
     return tb__fail(TB_ERR_INVALID, "%s: %s is NULL", what,
                     f == NULL ? "f" : key == NULL ? "key" : "value");
   }
-  int64_t lo = 0, hi = f->meta_count;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    const int c = strcmp(f->meta[mid].key, key);
-    if (c == 0) {
-      *value = f->meta[mid].value;
-      return TB_OK;
-    }
-    if (c < 0) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
+  /* meta is NULL when there is no metadata. */
+  const st_meta *hit = f->meta_count == 0 ? NULL
+                                          : bsearch(key, f->meta, (size_t)f->meta_count,
+                                                    sizeof *f->meta, st_key_vs_meta);
+  if (hit != NULL) {
+    *value = hit->value;
+    return TB_OK;
   }
   char q[ST_QUOTE_SIZE];
   return tb__fail(TB_ERR_INDEX, "%s: the metadata has no key %s", what,
@@ -1008,6 +999,10 @@ static void st_put_cstr(st_text *t, const char *s) { st_put(t, s, strlen(s)); }
  * everything else (UTF-8 included) as is. */
 static void st_put_string(st_text *t, const char *s) {
   static const char hex[] = "0123456789abcdef";
+  /* The letter of each short escape; 0 where there is none. */
+  static const char short_escape['\\' + 1] = {
+      ['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+      ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
   st_put(t, "\"", 1);
   const char *run = s;
   for (; *s != '\0'; s++) {
@@ -1015,39 +1010,14 @@ static void st_put_string(st_text *t, const char *s) {
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     st_put(t, run, (size_t)(s - run));
     run = s + 1;
-    char e[6] = {'\\', 0, 0, 0, 0, 0};
-    size_t n = 2;
-    switch (c) {
-      case '"':
-        e[1] = '"';
-        break;
-      case '\\':
-        e[1] = '\\';
-        break;
-      case '\b':
-        e[1] = 'b';
-        break;
-      case '\f':
-        e[1] = 'f';
-        break;
-      case '\n':
-        e[1] = 'n';
-        break;
-      case '\r':
-        e[1] = 'r';
-        break;
-      case '\t':
-        e[1] = 't';
-        break;
-      default:
-        e[1] = 'u';
-        e[2] = '0';
-        e[3] = '0';
-        e[4] = hex[c >> 4];
-        e[5] = hex[c & 15];
-        n = 6;
+    /* c is a control character, '"' or '\\': all within the table. */
+    if (short_escape[c] != 0) {
+      const char e[2] = {'\\', short_escape[c]};
+      st_put(t, e, 2);
+    } else {
+      const char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      st_put(t, e, 6);
     }
-    st_put(t, e, n);
   }
   st_put(t, run, (size_t)(s - run));
   st_put(t, "\"", 1);
@@ -1236,18 +1206,7 @@ typedef struct st_file {
 } st_file;
 
 static tb_status st_write(st_file *w, const void *data, size_t n) {
-  const unsigned char *p = data;
-  while (n > 0) {
-    const size_t chunk = n > ((size_t)1 << 30) ? (size_t)1 << 30 : n;
-    ssize_t k = write(w->fd, p, chunk);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      return tb__fail_errno(w->what, w->path, errno);
-    }
-    p += k;
-    n -= (size_t)k;
-  }
-  return TB_OK;
+  return tb__file_write_all(w->fd, w->what, w->path, data, n);
 }
 
 /* Writes a strided tensor's elements in C order through the buffer: pieces

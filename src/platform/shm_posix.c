@@ -245,12 +245,8 @@ tb_status tb__shm_send_fd(const char *what, int socket, const void *buf, size_t 
   } control;
   memset(&control, 0, sizeof control);
   struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.bytes;
-  msg.msg_controllen = sizeof control.bytes;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
+                       .msg_controllen = sizeof control.bytes};
   struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -302,12 +298,8 @@ static tb_status tb_recv_once(const char *what, int socket, void *p, size_t len,
     unsigned char bytes[CMSG_SPACE(sizeof(int) * TB_MAX_RECEIVED_FDS)];
   } control;
   struct iovec iov = {.iov_base = p, .iov_len = len};
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.bytes;
-  msg.msg_controllen = sizeof control.bytes;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
+                       .msg_controllen = sizeof control.bytes};
   ssize_t n;
   do {
     n = recvmsg(socket, &msg, TB_RECV_FLAGS);
