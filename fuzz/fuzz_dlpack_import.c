@@ -29,7 +29,7 @@
  *
  * Input format: see decode() below, and fuzz/make_corpus.py which writes it.
  */
-#define _POSIX_C_SOURCE 200809L /* opendir/stat for the replay main */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 
 /* tensorbridge.h before the system's dlpack.h: the include order that
  * tests/test_dlpack_abi.c does not compile. */

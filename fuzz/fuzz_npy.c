@@ -39,7 +39,7 @@
  * tests/test_npy.c for the bytes numpy.save writes): valid ones of several
  * dtypes, versions and orders, and broken ones named after their fault.
  */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, posix_memalign, opendir */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, posix_memalign */
 
 #include <tensorbridge/tensorbridge.h>
 #include <tensorbridge/backend.h>

@@ -27,7 +27,7 @@
  * With -DTB_FUZZ_REPLAY a main() runs every file of the directories (or
  * files) named on the command line through the same entry point.
  */
-#define _POSIX_C_SOURCE 200809L /* getpid, opendir/stat for the replay main */
+#define _POSIX_C_SOURCE 200809L /* getpid, unlink */
 
 #include <tensorbridge/tensorbridge.h>
 #include <tensorbridge/backend.h>

@@ -61,6 +61,16 @@ void assert_error_mentions(const char *needle) {
   }
 }
 
+char test_sentinel_object;
+
+shm_handle shm_encode(const tb_tensor_t *t) {
+  shm_handle h;
+  memset(&h, 0, sizeof h);
+  h.fd = -2;
+  assert_ok(tb_shm_handle_encode(t, h.bytes, sizeof h.bytes, &h.len, &h.fd));
+  return h;
+}
+
 void counting_deleter(void *data, void *ctx) {
   counted *c = ctx;
   c->calls++;
@@ -71,6 +81,7 @@ static void *counting_alloc(void *user, size_t size, size_t alignment) {
   test_allocator *a = user;
   long index = a->calls++;
   if (alignment > a->max_alignment) a->max_alignment = alignment;
+  if (size > a->max_size) a->max_size = size;
   if (index == a->fail_at) return NULL;
   if (alignment < sizeof(void *)) alignment = sizeof(void *);
   size_t rounded = (size + alignment - 1) / alignment * alignment;

@@ -81,10 +81,40 @@ void fake_devices_install(void);
 #define FAKE_ADDRESS_DEVICE TB_DL_VPI
 #define FAKE_HANDLE_DEVICE TB_DL_VULKAN
 
+/*
+ * An address that no call hands out, planted in an output before a call
+ * that must fail: outputs are written only on success (the header's rule),
+ * so it must still be there afterwards. Compared, never dereferenced.
+ */
+extern char test_sentinel_object;
+#define SENTINEL_TENSOR ((tb_tensor_t *)(void *)&test_sentinel_object)
+
+/* Little-endian integers of `bytes` bytes (0 to 8), as the file formats and
+ * the shared-memory handles store them. */
+static inline void put_le(unsigned char *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline uint64_t get_le(const unsigned char *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+/* A shared-memory handle (tensorbridge/shm.h) and its descriptor. */
+typedef struct shm_handle {
+  unsigned char bytes[TB_SHM_HANDLE_MAX];
+  size_t len;
+  int fd; /* borrowed from the tensor's storage; -1 for a CUDA handle */
+} shm_handle;
+/* t's handle; the test fails where tb_shm_handle_encode does. len and fd
+ * start as 0 and -2 (neither a descriptor nor CUDA's -1), so what they hold
+ * afterwards is what the call wrote. */
+shm_handle shm_encode(const tb_tensor_t *t);
+
 /* Asserts that the last error message contains `needle`. */
 void assert_error_mentions(const char *needle);
 
-/* A deleter that counts its calls in an int (the ctx). */
+/* A deleter that counts its calls in a `counted` (the ctx). */
 typedef struct counted {
   int calls;
   void *last_data;
@@ -99,6 +129,7 @@ typedef struct test_allocator {
   long fail_at;        /* fail the call with this index (0-based); -1 never */
   long calls;          /* calls to alloc, successful or not */
   size_t max_alignment; /* largest alignment asked for */
+  size_t max_size;      /* largest size asked for */
 } test_allocator;
 /* Installs a fresh counting allocator failing at call `fail_at` (-1: never). */
 void test_allocator_install(test_allocator *a, long fail_at);

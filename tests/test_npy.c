@@ -45,7 +45,7 @@ static unsigned char *build_npy(unsigned major, const char *dict, size_t data_of
   memcpy(b, "\x93NUMPY", 6);
   b[6] = (unsigned char)major;
   b[7] = 0;
-  for (size_t k = 0; k < prefix - 8; k++) b[8 + k] = (unsigned char)(header_len >> (8 * k));
+  put_le(b + 8, header_len, (int)(prefix - 8));
   memcpy(b + prefix, dict, dict_len);
   memset(b + prefix + dict_len, ' ', header_len - dict_len - 1);
   b[data_offset - 1] = '\n';
@@ -274,7 +274,7 @@ static void assert_npy_layout(const char *path, const char *descr, const char *s
   assert_memory_equal(b, "\x93NUMPY", 6);
   assert_int_equal(b[6], 1); /* 1.0 */
   assert_int_equal(b[7], 0);
-  const size_t header_len = (size_t)b[8] | (size_t)b[9] << 8; /* little-endian */
+  const size_t header_len = (size_t)get_le(b + 8, 2);
   const size_t data_offset = 10 + header_len;
   assert_int_equal(data_offset % 64, 0);
   assert_int_equal(n, data_offset + ndata);
@@ -461,25 +461,11 @@ static void strided_sources_are_saved_in_c_order(void **state) {
   tb_tensor_release(base);
 }
 
-/* An allocator that remembers its largest request, to show that a save
- * never allocates the tensor's size. */
-static size_t g_largest_alloc;
-static void *largest_alloc(void *user, size_t size, size_t alignment) {
-  (void)user;
-  if (size > g_largest_alloc) g_largest_alloc = size;
-  if (alignment < sizeof(void *)) alignment = sizeof(void *);
-  size_t rounded = (size + alignment - 1) / alignment * alignment;
-  return aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
-}
-static void largest_free(void *user, void *ptr, size_t size) {
-  (void)user;
-  (void)size;
-  free(ptr);
-}
-
 /* Large strided tensors go through the scratch buffer in blocks: a 1-D one
  * cut inside its only dimension, a 3-D one in blocks of rows below each
- * index of its first dimension, with short last blocks. */
+ * index of its first dimension, with short last blocks. The counting
+ * allocator's largest request shows that a save never allocates the
+ * tensor's size, and that it frees what it takes. */
 static void large_strided_tensors_stream_through_a_bounded_buffer(void **state) {
   (void)state;
   int64_t n = 1200001;
@@ -492,14 +478,15 @@ static void large_strided_tensors_stream_through_a_bounded_buffer(void **state) 
   const tb_tensor_t *cases[2] = {stepped, turned};
   for (int k = 0; k < 2; k++) {
     SCRATCH_PATH(path, "large.npy");
-    const tb_allocator counting = {largest_alloc, largest_free, NULL};
-    g_largest_alloc = 0;
-    assert_ok(tb_set_allocator(&counting));
+    test_allocator counting;
+    test_allocator_install(&counting, -1);
     tb_status st = tb_npy_save(path, cases[k]);
-    assert_ok(tb_set_allocator(NULL));
+    test_allocator_remove();
     assert_status(st, TB_OK);
-    assert_true(g_largest_alloc > 0);
-    assert_true(g_largest_alloc <= ((size_t)1 << 20));
+    assert_true(counting.max_size > 0);
+    assert_true(counting.max_size <= ((size_t)1 << 20));
+    assert_int_equal(counting.live_bytes, 0);
+    assert_int_equal(counting.allocs, counting.frees);
     tb_tensor_t *back, *expected;
     assert_ok(tb_npy_load(path, TB_MAP_READ, &back));
     assert_ok(tb_tensor_copy(cases[k], NULL, TB_ORDER_C, 0, &expected));
@@ -981,7 +968,7 @@ static void hostile_headers_are_refused(void **state) {
     size_t len;
     unsigned char *b = build_npy(c->major, c->dict, c->data_offset, data, c->ndata, &len);
     write_file(path, b, len);
-    tb_tensor_t *t = NULL;
+    tb_tensor_t *t = SENTINEL_TENSOR;
     tb_status st = tb_npy_load(path, TB_MAP_READ, &t);
     if (st != c->status || strstr(tb_last_error(), c->mentions) == NULL ||
         strstr(tb_last_error(), path) == NULL) {
@@ -989,7 +976,7 @@ static void hostile_headers_are_refused(void **state) {
                   tb_status_name(st), tb_last_error(), tb_status_name(c->status), c->mentions);
       fail();
     }
-    assert_null(t);
+    assert_ptr_equal(t, SENTINEL_TENSOR);
     assert_int_equal(count_mappings(path, NULL, NULL), 0);
     tb_npy_header h;
     st = tb_npy_parse_header(b, len, &h);
@@ -1007,7 +994,7 @@ static void hostile_headers_are_refused(void **state) {
 static void broken_prefixes_are_refused(void **state) {
   (void)state;
   SCRATCH_PATH(path, "prefix.npy");
-  tb_tensor_t *t = NULL;
+  tb_tensor_t *t = SENTINEL_TENSOR; /* every refusal below leaves it */
   /* an empty file */
   write_file(path, "", 0);
   assert_status(tb_npy_load(path, TB_MAP_READ, &t), TB_ERR_FORMAT);
@@ -1052,7 +1039,7 @@ static void broken_prefixes_are_refused(void **state) {
   write_file(path, "\x93NUMPY\x01\x00\x00\x00", 10); /* an empty header */
   assert_status(tb_npy_load(path, TB_MAP_READ, &t), TB_ERR_FORMAT);
   assert_error_mentions("header: expected a dict ('{'), found the end of the header");
-  assert_null(t);
+  assert_ptr_equal(t, SENTINEL_TENSOR);
   assert_int_equal(count_mappings(path, NULL, NULL), 0);
 }
 
@@ -1102,7 +1089,7 @@ static void parse_header_reads_only_what_it_is_given(void **state) {
 static void missing_files_and_folders_are_io_errors(void **state) {
   (void)state;
   SCRATCH_PATH(missing, "no-such-file.npy");
-  tb_tensor_t *t = NULL;
+  tb_tensor_t *t = SENTINEL_TENSOR;
   assert_status(tb_npy_load(missing, TB_MAP_READ, &t), TB_ERR_IO);
   assert_error_mentions(missing);
   assert_error_mentions("No such file or directory");
@@ -1111,7 +1098,7 @@ static void missing_files_and_folders_are_io_errors(void **state) {
   assert_error_mentions("not a regular file");
   assert_status(tb_npy_load(scratch_dir(), TB_MAP_WRITE, &t), TB_ERR_IO);
   assert_error_mentions(scratch_dir());
-  assert_null(t);
+  assert_ptr_equal(t, SENTINEL_TENSOR);
   /* arguments */
   assert_status(tb_npy_load(NULL, TB_MAP_READ, &t), TB_ERR_INVALID);
   assert_error_mentions("path is NULL");
@@ -1131,6 +1118,7 @@ static void missing_files_and_folders_are_io_errors(void **state) {
     assert_ok(tb_npy_load(path, TB_MAP_READ, &ok));
     tb_tensor_release(ok);
   }
+  assert_ptr_equal(t, SENTINEL_TENSOR);
 }
 
 /* ------------------------------------------------------------------------ */

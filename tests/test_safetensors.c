@@ -22,9 +22,8 @@
 
 #include "support.h"
 
-static int sentinel_object;
-#define SENTINEL_TENSOR ((tb_tensor_t *)(void *)&sentinel_object)
-#define SENTINEL_FILE ((tb_safetensors *)(void *)&sentinel_object)
+/* The file handle's counterpart of SENTINEL_TENSOR (support.h). */
+#define SENTINEL_FILE ((tb_safetensors *)(void *)&test_sentinel_object)
 
 /* ------------------------------------------------------------------------ */
 /* Files                                                                    */
@@ -38,7 +37,7 @@ static unsigned char *build(const char *header, size_t header_len, const void *d
   *size = 8 + header_len + data_len;
   unsigned char *p = malloc(*size + 1);
   assert_non_null(p);
-  for (int i = 0; i < 8; i++) p[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
+  put_le(p, header_len, 8);
   memcpy(p + 8, header, header_len);
   for (size_t i = 0; i < data_len; i++) {
     p[8 + header_len + i] = data != NULL ? ((const unsigned char *)data)[i] : (unsigned char)i;
@@ -229,10 +228,15 @@ static void parse_reads_a_buffer_without_copying(void **state) {
   tb_safetensors *f;
   assert_ok(tb_safetensors_parse(bytes, size, &f));
   tb_tensor_t *b = get(f, "b");
-  assert_ptr_equal(tb_tensor_data(b), bytes + 8 + strlen(k_header3) + 16);
+  unsigned char *const at = bytes + 8 + strlen(k_header3) + 16;
+  assert_ptr_equal(tb_tensor_data(b), at);
   assert_true(tb_tensor_is_readonly(b));
   tb_safetensors_close(f);
   assert_true(((const int64_t *)tb_tensor_data(b))[0] == -7);
+  /* Not a copy: a change to the caller's bytes is the entry's. */
+  const int64_t changed = 12345;
+  memcpy(at, &changed, sizeof changed);
+  assert_true(((const int64_t *)tb_tensor_data(b))[0] == 12345);
   tb_tensor_release(b);
   free(bytes);
 }
@@ -506,44 +510,41 @@ static void hostile_lengths_are_refused(void **state) {
   /* The reference's limit, 100,000,000 bytes, and one more. */
   const uint64_t lengths[] = {100000001u, UINT64_MAX, (uint64_t)1 << 63};
   for (size_t i = 0; i < 3; i++) {
-    for (int k = 0; k < 8; k++) b[k] = (unsigned char)(lengths[i] >> (8 * k));
+    put_le(b, lengths[i], 8);
     check_refused(b, 16, TB_ERR_FORMAT, "is above the limit of 100000000 bytes", "too large");
   }
   /* Within the limit but past the end. */
-  const uint64_t n = 100000000u;
-  for (int k = 0; k < 8; k++) b[k] = (unsigned char)(n >> (8 * k));
+  put_le(b, 100000000u, 8);
   check_refused(b, 16, TB_ERR_FORMAT,
                 "the header length 100000000 runs past the end of the file (8 bytes after "
                 "the length)",
                 "past the end");
-  b[0] = 9;
-  memset(b + 1, 0, 7);
+  put_le(b, 9, 8);
   memcpy(b + 8, "{}      ", 8);
   check_refused(b, 16, TB_ERR_FORMAT, "header length 9 runs past the end", "one past");
 }
 
-static void deep_nesting_is_refused(void **state) {
-  (void)state;
+/* {"__metadata__": `depth` nested arrays}, refused for `mention`. */
+static void check_nested_refused(int depth, const char *mention) {
   char header[600];
   int o = snprintf(header, sizeof header, "{\"__metadata__\":");
-  for (int i = 0; i < 200; i++) header[o++] = '[';
-  for (int i = 0; i < 200; i++) header[o++] = ']';
+  assert_true(o + 2 * depth + 2 <= (int)sizeof header);
+  for (int i = 0; i < depth; i++) header[o++] = '[';
+  for (int i = 0; i < depth; i++) header[o++] = ']';
   header[o++] = '}';
   header[o] = '\0';
   size_t size;
   unsigned char *bytes = build(header, 0, NULL, 0, &size);
-  check_refused(bytes, size, TB_ERR_FORMAT, "nesting deeper than 128", "deep");
+  check_refused(bytes, size, TB_ERR_FORMAT, mention, mention);
   free(bytes);
+}
+
+static void deep_nesting_is_refused(void **state) {
+  (void)state;
+  check_nested_refused(200, "nesting deeper than 128");
   /* 127 arrays inside the root object: deep but within the limit, so the
    * complaint is about what the value is. */
-  o = snprintf(header, sizeof header, "{\"__metadata__\":");
-  for (int i = 0; i < 127; i++) header[o++] = '[';
-  for (int i = 0; i < 127; i++) header[o++] = ']';
-  header[o++] = '}';
-  header[o] = '\0';
-  bytes = build(header, 0, NULL, 0, &size);
-  check_refused(bytes, size, TB_ERR_FORMAT, "\"__metadata__\" is an array", "127 deep");
-  free(bytes);
+  check_nested_refused(127, "\"__metadata__\" is an array");
 }
 
 static void open_names_the_file_in_its_messages(void **state) {

@@ -97,13 +97,7 @@ static void assert_block_kind(int fd, const char *kind) {
   assert_non_null(strstr(target, "(deleted)")); /* nameless: nothing in /dev/shm */
 }
 
-static int block_fd(const tb_tensor_t *t) {
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd = -1;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
-  return fd;
-}
+static int block_fd(const tb_tensor_t *t) { return shm_encode(t).fd; }
 
 static tb_tensor_t *shm_iota_f32(int32_t ndim, const int64_t *shape) {
   tb_tensor_t *t;
@@ -145,10 +139,6 @@ static pid_t fork_child(void) {
   const pid_t pid = fork();
   assert_true(pid >= 0);
   return pid;
-}
-
-static void put_le(unsigned char *p, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
 /* Sends bytes with nfds descriptors attached, as a hostile peer might. */
@@ -233,12 +223,9 @@ static void a_size_zero_tensor_has_a_block_but_no_mapping(void **state) {
   assert_true(tb_tensor_is_shared(t));
   assert_null(tb_tensor_data(t));
   assert_int_equal(count_block_maps(), maps);
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
-  assert_int_equal(len, TB_SHM_HANDLE_SIZE(2));
-  assert_ok(tb_shm_attach(buf, len, fd, &a));
+  const shm_handle h = shm_encode(t);
+  assert_int_equal(h.len, TB_SHM_HANDLE_SIZE(2));
+  assert_ok(tb_shm_attach(h.bytes, h.len, h.fd, &a));
   assert_int_equal(tb_tensor_numel(a), 0);
   assert_int_equal(tb_tensor_shape(a)[1], 3);
   assert_true(tb_tensor_is_shared(a));
@@ -256,14 +243,12 @@ static void attach_in_one_process_maps_the_same_pages(void **state) {
   assert_ok(tb_shm_empty(I32, 2, shape, &t));
   int32_t *x = tb_tensor_data(t);
   for (int i = 0; i < 20; i++) x[i] = 3 * i;
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
-  assert_int_equal(len, 32 + 16 * 2);
-  assert_memory_equal(buf, "TBSM", 4);
+  const shm_handle h = shm_encode(t);
+  const int fd = h.fd;
+  assert_int_equal(h.len, 32 + 16 * 2);
+  assert_memory_equal(h.bytes, "TBSM", 4);
   const int maps = count_block_maps();
-  assert_ok(tb_shm_attach(buf, len, fd, &a));
+  assert_ok(tb_shm_attach(h.bytes, h.len, fd, &a));
   assert_int_equal(count_block_maps(), maps + 1);
   int32_t *y = tb_tensor_data(a);
   assert_ptr_not_equal(x, y);
@@ -301,11 +286,8 @@ static void a_view_travels_with_its_offset_and_strides(void **state) {
   /* rows 1, 3, 5; columns 7 down to 0: a byte offset and a negative stride */
   assert_ok(tb_tensor_slice(t, 0, 1, 6, 2, &rows));
   assert_ok(tb_tensor_slice(rows, 1, INT64_MAX, INT64_MIN, -1, &v));
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(v, buf, sizeof buf, &len, &fd));
-  assert_ok(tb_shm_attach(buf, len, fd, &a));
+  const shm_handle hv = shm_encode(v);
+  assert_ok(tb_shm_attach(hv.bytes, hv.len, hv.fd, &a));
   assert_int_equal(tb_tensor_shape(a)[0], 3);
   assert_int_equal(tb_tensor_shape(a)[1], 8);
   assert_int_equal(tb_tensor_strides(a)[0], 16);
@@ -324,8 +306,8 @@ static void a_view_travels_with_its_offset_and_strides(void **state) {
   assert_true(((const float *)tb_tensor_data(t))[5 * 8 + 7] == -1.5f);
   /* and a transpose */
   assert_ok(tb_tensor_transpose(t, 0, 1, &tr));
-  assert_ok(tb_shm_handle_encode(tr, buf, sizeof buf, &len, &fd));
-  assert_ok(tb_shm_attach(buf, len, fd, &ta));
+  const shm_handle htr = shm_encode(tr);
+  assert_ok(tb_shm_attach(htr.bytes, htr.len, htr.fd, &ta));
   const int64_t idx[2] = {3, 4};
   assert_true(f32_at(ta, idx) == 4 * 8 + 3);
   tb_tensor_release(ta);
@@ -342,12 +324,9 @@ static void a_read_only_view_attaches_read_only(void **state) {
   tb_tensor_t *t = shm_iota_f32(1, shape), *e, *a;
   assert_ok(tb_tensor_expand(t, 2, wide, &e)); /* aliasing elements: read-only */
   assert_true(tb_tensor_is_readonly(e));
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(e, buf, sizeof buf, &len, &fd));
-  assert_int_equal(buf[12], TB_FLAG_READONLY);
-  assert_ok(tb_shm_attach(buf, len, fd, &a));
+  const shm_handle h = shm_encode(e);
+  assert_int_equal(h.bytes[12], TB_FLAG_READONLY);
+  assert_ok(tb_shm_attach(h.bytes, h.len, h.fd, &a));
   assert_true(tb_tensor_is_readonly(a));
   assert_int_equal(tb_tensor_strides(a)[0], 0);
   const int64_t idx[2] = {2, 3};
@@ -359,10 +338,10 @@ static void a_read_only_view_attaches_read_only(void **state) {
   /* A read-only handle takes a descriptor opened read-only. */
   char path[64];
   tb_tensor_t *b;
-  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", h.fd);
   const int ro = open(path, O_RDONLY | O_CLOEXEC);
   assert_true(ro >= 0);
-  assert_ok(tb_shm_attach(buf, len, ro, &b));
+  assert_ok(tb_shm_attach(h.bytes, h.len, ro, &b));
   assert_true(f32_at(b, idx) == 30.0f);
   tb_tensor_release(b);
   close(ro);
@@ -381,14 +360,11 @@ static void a_packed_dtype_travels_whole(void **state) {
   unsigned char *x = tb_tensor_data(t);
   x[0] = 0x21;
   x[2] = 0x07;
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
+  const shm_handle h = shm_encode(t);
   struct stat st;
-  assert_int_equal(fstat(fd, &st), 0);
+  assert_int_equal(fstat(h.fd, &st), 0);
   assert_int_equal(st.st_size, 3); /* 5 x 4 bits, rounded up */
-  assert_ok(tb_shm_attach(buf, len, fd, &a));
+  assert_ok(tb_shm_attach(h.bytes, h.len, h.fd, &a));
   const unsigned char *y = tb_tensor_data(a);
   assert_int_equal(y[0], 0x21);
   assert_int_equal(y[2], 0x07);
@@ -406,12 +382,9 @@ static void the_last_release_unmaps_and_closes(void **state) {
   assert_int_equal(count_block_maps(), maps + 1);
   assert_int_equal(count_fds(), fds + 1);
   assert_ok(tb_tensor_select(t, 0, 63, &v));
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int vfd;
-  assert_ok(tb_shm_handle_encode(v, buf, sizeof buf, &len, &vfd));
-  assert_int_equal(vfd, fd); /* a view's block is its base's */
-  assert_ok(tb_shm_attach(buf, len, fd, &a));
+  const shm_handle hv = shm_encode(v);
+  assert_int_equal(hv.fd, fd); /* a view's block is its base's */
+  assert_ok(tb_shm_attach(hv.bytes, hv.len, fd, &a));
   assert_int_equal(count_block_maps(), maps + 2);
   assert_int_equal(count_fds(), fds + 2);
   const int afd = block_fd(a);
@@ -441,22 +414,20 @@ static void failed_constructions_free_what_they_took(void **state) {
   const int maps = count_block_maps(), fds = count_fds();
   const int64_t shape[1] = {1000};
   tb_tensor_t *t = shm_iota_f32(1, shape);
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
-  tb_tensor_t *sentinel = (tb_tensor_t *)(uintptr_t)0x1234, *out;
+  const shm_handle h = shm_encode(t);
+  tb_tensor_t *out;
   /* Call 0 is the block's record, call 1 the tensor's header (after the
    * block is made and mapped). */
   for (long fail_at = 0; fail_at < 2; fail_at++) {
     for (int attach = 0; attach < 2; attach++) {
       test_allocator a;
       test_allocator_install(&a, fail_at);
-      out = sentinel;
-      tb_status st = attach ? tb_shm_attach(buf, len, fd, &out) : tb_shm_empty(F32, 1, shape, &out);
+      out = SENTINEL_TENSOR;
+      tb_status st =
+          attach ? tb_shm_attach(h.bytes, h.len, h.fd, &out) : tb_shm_empty(F32, 1, shape, &out);
       test_allocator_remove();
       assert_int_equal(st, TB_ERR_NOMEM);
-      assert_ptr_equal(out, sentinel);
+      assert_ptr_equal(out, SENTINEL_TENSOR);
       assert_int_equal(a.calls, fail_at + 1);
       assert_int_equal(a.live_bytes, 0);
       assert_int_equal(count_block_maps(), maps + 1); /* t's own, no more */
@@ -465,9 +436,9 @@ static void failed_constructions_free_what_they_took(void **state) {
   }
   /* An overflowing shape is refused before any block is made. */
   const int64_t huge[2] = {INT64_MAX / 2, 3};
-  out = sentinel;
+  out = SENTINEL_TENSOR;
   assert_status(tb_shm_empty(F32, 2, huge, &out), TB_ERR_OVERFLOW);
-  assert_ptr_equal(out, sentinel);
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   assert_status(tb_shm_empty(F32, 1, shape, NULL), TB_ERR_INVALID);
   assert_int_equal(count_fds(), fds + 1);
   tb_tensor_release(t);
@@ -522,13 +493,10 @@ static void a_forked_child_writes_through_an_inherited_fd(void **state) {
   const char *kind = *state;
   const int64_t shape[1] = {50};
   tb_tensor_t *t = shm_iota_f32(1, shape);
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
-  assert_block_kind(fd, kind);
+  const shm_handle h = shm_encode(t);
+  assert_block_kind(h.fd, kind);
   const pid_t pid = fork_child();
-  if (pid == 0) _exit(child_writes_inherited(buf, len, fd, t));
+  if (pid == 0) _exit(child_writes_inherited(h.bytes, h.len, h.fd, t));
   assert_int_equal(wait_child(pid), 0);
   const float *x = tb_tensor_data(t);
   for (int i = 0; i < 50; i++) assert_true(x[i] == 100.0f + (float)i);
@@ -680,27 +648,21 @@ static void a_killed_child_leaves_nothing_behind(void **state) {
 
 /* ---- hostile input ---- */
 
-typedef struct handle {
-  unsigned char bytes[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-} handle;
-
-static void expect_refused(const handle *h, size_t len, int fd, tb_status status,
+static void expect_refused(const shm_handle *h, size_t len, int fd, tb_status status,
                            const char *needle) {
   const int fds = count_fds(), maps = count_block_maps();
-  tb_tensor_t *sentinel = (tb_tensor_t *)(uintptr_t)0x5678, *out = sentinel;
+  tb_tensor_t *out = SENTINEL_TENSOR;
   assert_status(tb_shm_attach(h->bytes, len, fd, &out), status);
   assert_error_mentions(needle);
-  assert_ptr_equal(out, sentinel);
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   assert_int_equal(count_fds(), fds);
   assert_int_equal(count_block_maps(), maps);
 }
 
 /* good with `bytes` bytes at `at` replaced by v (little-endian): refused. */
-static void expect_patched_refused(const handle *good, size_t at, uint64_t v, int bytes,
+static void expect_patched_refused(const shm_handle *good, size_t at, uint64_t v, int bytes,
                                    tb_status status, const char *needle) {
-  handle h = *good;
+  shm_handle h = *good;
   put_le(h.bytes + at, v, bytes);
   expect_refused(&h, h.len, h.fd, status, needle);
 }
@@ -709,8 +671,8 @@ static void hostile_handle_bytes_are_refused(void **state) {
   (void)state;
   const int64_t shape[2] = {3, 4};
   tb_tensor_t *t = shm_iota_f32(2, shape);
-  handle good, h;
-  assert_ok(tb_shm_handle_encode(t, good.bytes, sizeof good.bytes, &good.len, &good.fd));
+  const shm_handle good = shm_encode(t);
+  shm_handle h;
   assert_int_equal(good.len, 64);
 
   expect_patched_refused(&good, 0, 'X', 1, TB_ERR_FORMAT, "magic");
@@ -745,12 +707,12 @@ static void hostile_handle_bytes_are_refused(void **state) {
   /* a block_size the descriptor does not have */
   expect_patched_refused(&good, 16, 4096, 8, TB_ERR_INVALID, "fewer than block_size = 4096");
 
-  tb_tensor_t *sentinel = (tb_tensor_t *)(uintptr_t)0x5678, *out = sentinel;
+  tb_tensor_t *out = SENTINEL_TENSOR;
   assert_status(tb_shm_attach(NULL, good.len, good.fd, &out), TB_ERR_INVALID);
   assert_error_mentions("buf is NULL");
   assert_status(tb_shm_attach(good.bytes, good.len, good.fd, NULL), TB_ERR_INVALID);
   assert_error_mentions("out is NULL");
-  assert_ptr_equal(out, sentinel);
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   /* and the good one attaches */
   assert_ok(tb_shm_attach(good.bytes, good.len, good.fd, &out));
   tb_tensor_release(out);
@@ -761,8 +723,7 @@ static void hostile_descriptors_are_refused(void **state) {
   (void)state;
   const int64_t shape[1] = {1024}, small_shape[1] = {16};
   tb_tensor_t *t = shm_iota_f32(1, shape), *small;
-  handle good;
-  assert_ok(tb_shm_handle_encode(t, good.bytes, sizeof good.bytes, &good.len, &good.fd));
+  const shm_handle good = shm_encode(t);
   /* a closed descriptor */
   const int closed = dup(good.fd);
   assert_true(closed >= 0);
@@ -804,7 +765,7 @@ static void a_regular_file_attaches_like_memmap(void **state) {
   const double values[3] = {1.5, -2.5, 8.0};
   assert_int_equal(write(fd, values, sizeof values), (ssize_t)sizeof values);
   /* A handle for it, written by hand as the header documents. */
-  handle h;
+  shm_handle h;
   memset(&h, 0, sizeof h);
   memcpy(h.bytes, "TBSM", 4);
   put_le(h.bytes + 4, 1, 2);
@@ -830,10 +791,10 @@ static void a_regular_file_attaches_like_memmap(void **state) {
 }
 
 static void expect_recv_refused(int sock, tb_status status, const char *needle, int fds) {
-  tb_tensor_t *sentinel = (tb_tensor_t *)(uintptr_t)0x9abc, *out = sentinel;
+  tb_tensor_t *out = SENTINEL_TENSOR;
   assert_status(tb_shm_recv(sock, &out), status);
   assert_error_mentions(needle);
-  assert_ptr_equal(out, sentinel);
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   assert_int_equal(count_fds(), fds); /* every descriptor that came is closed */
 }
 
@@ -841,8 +802,7 @@ static void hostile_messages_are_refused_and_their_fds_closed(void **state) {
   (void)state;
   const int64_t shape[1] = {8};
   tb_tensor_t *t = shm_iota_f32(1, shape);
-  handle good;
-  assert_ok(tb_shm_handle_encode(t, good.bytes, sizeof good.bytes, &good.len, &good.fd));
+  const shm_handle good = shm_encode(t);
   int many[10];
   for (int i = 0; i < 10; i++) many[i] = good.fd;
 
@@ -869,7 +829,7 @@ static void hostile_messages_are_refused_and_their_fds_closed(void **state) {
   expect_recv_refused(sv[1], TB_ERR_FORMAT, "magic", fds);
   send_raw(sv[0], junk, sizeof junk, many, 1);
   expect_recv_refused(sv[1], TB_ERR_FORMAT, "MSG_TRUNC", fds);
-  handle bad = good;
+  shm_handle bad = good;
   put_le(bad.bytes + 24, 8, 8); /* past the block */
   send_raw(sv[0], bad.bytes, bad.len, many, 1);
   expect_recv_refused(sv[1], TB_ERR_FORMAT, "reach past block_size", fds);
@@ -880,7 +840,7 @@ static void hostile_messages_are_refused_and_their_fds_closed(void **state) {
   /* A stream: the head says how much follows. */
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
   const int sfds = count_fds();
-  handle wide = good;
+  shm_handle wide = good;
   put_le(wide.bytes + 6, 65, 2);
   send_raw(sv[0], wide.bytes, 32, many, 1);
   expect_recv_refused(sv[1], TB_ERR_FORMAT, "ndim = 65", sfds);
@@ -966,15 +926,17 @@ static void device_and_unshared_tensors_are_refused(void **state) {
   static float memory[4];
   const int64_t shape[1] = {4};
   const DLDevice fake = {(DLDeviceType)FAKE_ADDRESS_DEVICE, 0};
-  tb_tensor_t *d, *out = NULL, *plain;
+  tb_tensor_t *d, *out = SENTINEL_TENSOR, *plain;
   assert_ok(tb_from_array(memory, 0, F32, 1, shape, NULL, fake, 0, NULL, NULL, &d));
   assert_status(tb_shm_share(d, &out), TB_ERR_DEVICE);
   assert_error_mentions("host memory only");
   unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len = 0;
-  int fd = -1;
+  size_t len = 12345; /* refusals leave *len and *fd as they are */
+  int fd = -7;
   assert_status(tb_shm_handle_encode(d, buf, sizeof buf, &len, &fd), TB_ERR_DEVICE);
-  assert_null(out);
+  assert_int_equal(len, 12345);
+  assert_int_equal(fd, -7);
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   tb_tensor_release(d);
   if (tb_device_count(kDLCUDA) > 0) {
     const DLDevice gpu = {kDLCUDA, 0};
@@ -984,13 +946,14 @@ static void device_and_unshared_tensors_are_refused(void **state) {
     assert_ok(tb_shm_share(d, &out));
     assert_ptr_equal(out, d);
     tb_tensor_release(out);
-    out = NULL;
     assert_ok(tb_shm_handle_encode(d, buf, sizeof buf, &len, &fd));
     assert_int_equal(fd, -1);
     tb_tensor_release(d);
   } else {
     print_message("no CUDA device: CUDA tensors are left to test_shm_cuda.c\n");
   }
+  len = 12345; /* again: the CUDA branch's success wrote them */
+  fd = -7;
   assert_ok(tb_tensor_zeros(F32, 1, shape, cpu(), TB_ORDER_C, &plain));
   assert_status(tb_shm_handle_encode(plain, buf, sizeof buf, &len, &fd), TB_ERR_INVALID);
   assert_error_mentions("not in shared memory");
@@ -1000,8 +963,8 @@ static void device_and_unshared_tensors_are_refused(void **state) {
                 TB_ERR_INVALID);
   assert_error_mentions("capacity = 47");
   assert_status(tb_shm_handle_encode(s, NULL, 0, &len, &fd), TB_ERR_INVALID);
-  assert_int_equal(len, 0);
-  assert_int_equal(fd, -1);
+  assert_int_equal(len, 12345);
+  assert_int_equal(fd, -7);
   tb_tensor_release(s);
   tb_tensor_release(plain);
 }

@@ -286,22 +286,8 @@ static void assert_child_mentions(const child_reply *r, tb_status expected, cons
 
 /* ---- the handle's bytes ---- */
 
-static uint64_t get64(const unsigned char *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-static uint32_t get32(const unsigned char *p) { return (uint32_t)get64(p) & 0xffffffffu; }
-static void put64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put16(unsigned char *p, uint16_t v) {
-  p[0] = (unsigned char)v;
-  p[1] = (unsigned char)(v >> 8);
-}
+static uint64_t get64(const unsigned char *p) { return get_le(p, 8); }
+static uint32_t get32(const unsigned char *p) { return (uint32_t)get_le(p, 4); }
 
 /* A version 2 handle written by hand: int32, C order, over an allocation
  * of block_size bytes whose IPC handle is 64 bytes of `fill`. */
@@ -309,20 +295,20 @@ static size_t hand_made(unsigned char *buf, int32_t ndim, const int64_t *shape,
                         uint64_t block_size, uint64_t byte_offset, unsigned char fill) {
   memset(buf, 0, TB_SHM_HANDLE_MAX);
   memcpy(buf, "TBSM", 4);
-  put16(buf + 4, TB_SHM_HANDLE_VERSION_CUDA);
-  put16(buf + 6, (uint16_t)ndim);
+  put_le(buf + 4, TB_SHM_HANDLE_VERSION_CUDA, 2);
+  put_le(buf + 6, (uint64_t)ndim, 2);
   buf[8] = kDLInt;
   buf[9] = 32;
-  put16(buf + 10, 1);
-  put64(buf + 16, block_size);
-  put64(buf + 24, byte_offset);
-  put32(buf + 32, kDLCUDA);
-  put32(buf + 36, 0);
+  put_le(buf + 10, 1, 2);
+  put_le(buf + 16, block_size, 8);
+  put_le(buf + 24, byte_offset, 8);
+  put_le(buf + 32, kDLCUDA, 4);
+  put_le(buf + 36, 0, 4);
   memset(buf + 40, fill, 64);
   int64_t stride = 1;
   for (int32_t d = ndim - 1; d >= 0; d--) {
-    put64(buf + 104 + 8 * (size_t)d, (uint64_t)shape[d]);
-    put64(buf + 104 + 8 * (size_t)(ndim + d), (uint64_t)stride);
+    put_le(buf + 104 + 8 * (size_t)d, (uint64_t)shape[d], 8);
+    put_le(buf + 104 + 8 * (size_t)(ndim + d), (uint64_t)stride, 8);
     stride *= shape[d];
   }
   return TB_SHM_CUDA_HANDLE_SIZE(ndim);
@@ -344,13 +330,11 @@ static void library_cuda_tensors_are_shared(void **state) {
   assert_ok(tb_tensor_select(t, 0, 1, &row));
   assert_true(tb_tensor_is_shared(row)); /* views too */
 
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len = 0;
-  int fd = 7;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
-  assert_int_equal(len, TB_SHM_CUDA_HANDLE_SIZE(2));
-  assert_int_equal(len, 104 + 32);
-  assert_int_equal(fd, -1);
+  shm_handle ht = shm_encode(t);
+  unsigned char *const buf = ht.bytes;
+  assert_int_equal(ht.len, TB_SHM_CUDA_HANDLE_SIZE(2));
+  assert_int_equal(ht.len, 104 + 32);
+  assert_int_equal(ht.fd, -1);
   assert_memory_equal(buf, "TBSM", 4);
   assert_int_equal(buf[4] | (buf[5] << 8), 2);
   assert_int_equal(buf[6], 2);
@@ -366,11 +350,13 @@ static void library_cuda_tensors_are_shared(void **state) {
   assert_int_equal(get64(buf + 120), 4);
   assert_int_equal(get64(buf + 128), 1);
   /* the row: the same allocation, 16 bytes in */
-  unsigned char rbuf[TB_SHM_HANDLE_MAX];
-  assert_ok(tb_shm_handle_encode(row, rbuf, sizeof rbuf, &len, &fd));
-  assert_int_equal(len, TB_SHM_CUDA_HANDLE_SIZE(1));
-  assert_int_equal(get64(rbuf + 24), 16);
-  assert_memory_equal(rbuf + 40, buf + 40, 64);
+  const shm_handle hr = shm_encode(row);
+  assert_int_equal(hr.len, TB_SHM_CUDA_HANDLE_SIZE(1));
+  assert_int_equal(hr.fd, -1);
+  assert_int_equal(get64(hr.bytes + 24), 16);
+  assert_memory_equal(hr.bytes + 40, buf + 40, 64);
+  size_t len;
+  int fd;
   assert_status(tb_shm_handle_encode(t, buf, TB_SHM_CUDA_HANDLE_SIZE(2) - 1, &len, &fd),
                 TB_ERR_INVALID);
   assert_error_mentions("capacity = 135");
@@ -388,7 +374,7 @@ static void library_cuda_tensors_are_shared(void **state) {
   assert_ok(tb_from_array(tb_tensor_base(t), tb_tensor_byte_offset(t), I32, 2, shape, NULL, gpu(),
                           0, NULL, NULL, &w));
   assert_false(tb_tensor_is_shared(w));
-  assert_status(tb_shm_handle_encode(w, buf, sizeof buf, &len, &fd), TB_ERR_INVALID);
+  assert_status(tb_shm_handle_encode(w, ht.bytes, sizeof ht.bytes, &len, &fd), TB_ERR_INVALID);
   assert_error_mentions("did not allocate");
   assert_ok(tb_shm_share(w, &s));
   assert_ptr_not_equal(s, w);
@@ -409,12 +395,9 @@ static void another_process_writes_what_this_one_reads(void **state) {
   REQUIRE_IPC();
   const int64_t shape[2] = {4, 5};
   tb_tensor_t *t = gpu_ramp(I32, 2, shape, 7);
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
+  const shm_handle hd = shm_encode(t);
   child_reply r;
-  run_child(buf, len, true, 100, &r);
+  run_child(hd.bytes, hd.len, true, 100, &r);
   assert_child_ok(&r);
   assert_int_equal(r.device_type, kDLCUDA);
   assert_int_equal(r.device_id, 0);
@@ -445,16 +428,13 @@ static void a_view_travels_with_its_offset(void **state) {
   assert_ok(tb_tensor_slice(t, 0, 1, 6, 2, &rows)); /* rows 1, 3, 5 */
   assert_ok(tb_tensor_slice(rows, 1, 6, 0, -2, &v)); /* columns 6, 4, 2 */
   assert_true(tb_tensor_is_shared(v));
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(v, buf, sizeof buf, &len, &fd));
-  assert_int_equal(get64(buf + 16), 6 * 8 * 8);
-  assert_int_equal(get64(buf + 24), (1 * 8 + 6) * 8); /* element (1, 6) */
-  assert_int_equal((int64_t)get64(buf + 104 + 16), 16);
-  assert_int_equal((int64_t)get64(buf + 104 + 24), -2);
+  const shm_handle hd = shm_encode(v);
+  assert_int_equal(get64(hd.bytes + 16), 6 * 8 * 8);
+  assert_int_equal(get64(hd.bytes + 24), (1 * 8 + 6) * 8); /* element (1, 6) */
+  assert_int_equal((int64_t)get64(hd.bytes + 104 + 16), 16);
+  assert_int_equal((int64_t)get64(hd.bytes + 104 + 24), -2);
   child_reply r;
-  run_child(buf, len, false, 1000, &r);
+  run_child(hd.bytes, hd.len, false, 1000, &r);
   assert_child_ok(&r);
   assert_int_equal(r.numel, 9);
   const int rows_of[3] = {1, 3, 5}, cols_of[3] = {6, 4, 2};
@@ -489,14 +469,11 @@ static void empty_tensors_share_no_allocation(void **state) {
   tb_tensor_t *t;
   assert_ok(tb_tensor_empty(I32, 2, shape, gpu(), TB_ORDER_C, &t));
   assert_true(tb_tensor_is_shared(t));
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
-  assert_int_equal(get64(buf + 16), 0);
-  for (int i = 0; i < 64; i++) assert_int_equal(buf[40 + i], 0);
+  const shm_handle hd = shm_encode(t);
+  assert_int_equal(get64(hd.bytes + 16), 0);
+  for (int i = 0; i < 64; i++) assert_int_equal(hd.bytes[40 + i], 0);
   child_reply r;
-  run_child(buf, len, false, NAN, &r);
+  run_child(hd.bytes, hd.len, false, NAN, &r);
   assert_child_ok(&r);
   assert_int_equal(r.numel, 0);
   assert_int_equal(r.device_type, kDLCUDA);
@@ -508,15 +485,12 @@ static void attaching_in_the_same_process_is_refused(void **state) {
   (void)state;
   REQUIRE_IPC();
   const int64_t shape[1] = {16};
-  tb_tensor_t *t = gpu_ramp(I32, 1, shape, 0), *out = NULL;
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd));
-  assert_status(tb_shm_attach(buf, len, -1, &out), TB_ERR_INVALID);
+  tb_tensor_t *t = gpu_ramp(I32, 1, shape, 0), *out = SENTINEL_TENSOR;
+  const shm_handle hd = shm_encode(t);
+  assert_status(tb_shm_attach(hd.bytes, hd.len, -1, &out), TB_ERR_INVALID);
   assert_error_mentions("CUDA_ERROR_INVALID_CONTEXT");
   assert_error_mentions("other than the one that made it");
-  assert_null(out);
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   if (fake_ipc_opens != NULL) assert_int_equal(ipc_opens(), 0);
   tb_tensor_release(t);
 }
@@ -537,10 +511,9 @@ static void hostile_cuda_handles_are_refused(void **state) {
   REQUIRE_IPC();
   const int64_t shape[2] = {4, 6};
   tb_tensor_t *t = gpu_ramp(I32, 2, shape, 0);
-  unsigned char good[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(t, good, sizeof good, &len, &fd));
+  const shm_handle hd = shm_encode(t);
+  const unsigned char *const good = hd.bytes;
+  const size_t len = hd.len;
   const size_t shape0 = 104, stride0 = 104 + 16;
   const mutation cases[] = {
       {0, 0, 0, -1, -1, TB_ERR_FORMAT, "truncated"},
@@ -569,24 +542,25 @@ static void hostile_cuda_handles_are_refused(void **state) {
     unsigned char bad[TB_SHM_HANDLE_MAX + 8];
     memset(bad, 0, sizeof bad);
     memcpy(bad, good, len);
-    for (int i = 0; i < m->width; i++) bad[m->at + (size_t)i] = (unsigned char)(m->value >> (8 * i));
-    tb_tensor_t *out = NULL;
+    put_le(bad + m->at, m->value, m->width);
+    tb_tensor_t *out = SENTINEL_TENSOR;
     tb_status st = tb_shm_attach(bad, (size_t)((int64_t)len + m->len_change), m->fd, &out);
     if (st != m->status || strstr(tb_last_error(), m->mentions) == NULL) {
       print_error("case %zu: %s (\"%s\"), expected %s mentioning \"%s\"\n", k,
                   tb_status_name(st), tb_last_error(), tb_status_name(m->status), m->mentions);
       fail();
     }
-    assert_null(out);
+    assert_ptr_equal(out, SENTINEL_TENSOR);
   }
   /* An empty allocation with a non-zero IPC handle. */
   unsigned char hand[TB_SHM_HANDLE_MAX];
   const int64_t none[1] = {0};
-  tb_tensor_t *out = NULL;
+  tb_tensor_t *out = SENTINEL_TENSOR;
   size_t hlen = hand_made(hand, 1, none, 0, 0, 0x5a);
   assert_status(tb_shm_attach(hand, hlen, -1, &out), TB_ERR_FORMAT);
   assert_error_mentions("block_size = 0 (no allocation)");
   assert_status(tb_shm_attach(NULL, hlen, -1, &out), TB_ERR_INVALID);
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   assert_status(tb_shm_attach(good, len, -1, NULL), TB_ERR_INVALID);
 
   /* What only the driver can tell, in another process: IPC bytes that name
@@ -600,7 +574,7 @@ static void hostile_cuda_handles_are_refused(void **state) {
   memcpy(forged, good, len);
   /* 64 MiB more than the allocation: past any rounding a real driver's
    * cuMemGetAddressRange might report; the view still fits. */
-  put64(forged + 16, 96 + (UINT64_C(64) << 20));
+  put_le(forged + 16, 96 + (UINT64_C(64) << 20), 8);
   run_child(forged, len, false, NAN, &r);
   assert_child_mentions(&r, TB_ERR_INVALID, "fewer than block_size = 67108960");
   if (r.opens_after >= 0 && fake_ipc_opens != NULL) assert_int_equal(r.opens_after, 0);
@@ -617,14 +591,11 @@ static void host_handles_keep_version_1(void **state) {
   const int64_t shape[1] = {3};
   tb_tensor_t *s, *a;
   assert_ok(tb_shm_empty(I32, 1, shape, &s));
-  unsigned char buf[TB_SHM_HANDLE_MAX];
-  size_t len;
-  int fd;
-  assert_ok(tb_shm_handle_encode(s, buf, sizeof buf, &len, &fd));
-  assert_int_equal(len, TB_SHM_HANDLE_SIZE(1));
-  assert_int_equal(buf[4], 1);
-  assert_true(fd >= 0);
-  assert_ok(tb_shm_attach(buf, len, fd, &a));
+  const shm_handle hd = shm_encode(s);
+  assert_int_equal(hd.len, TB_SHM_HANDLE_SIZE(1));
+  assert_int_equal(hd.bytes[4], 1);
+  assert_true(hd.fd >= 0);
+  assert_ok(tb_shm_attach(hd.bytes, hd.len, hd.fd, &a));
   assert_int_equal(tb_tensor_device(a).device_type, kDLCPU);
   tb_tensor_release(a);
   /* version 2 sizes, and nothing larger than the maximum */
@@ -674,7 +645,7 @@ static void refusals_without_cuda_ipc(void **state) {
   unsigned char hand[TB_SHM_HANDLE_MAX];
   const int64_t shape[1] = {4};
   size_t hlen = hand_made(hand, 1, shape, 16, 0, 0x11);
-  tb_tensor_t *out = NULL;
+  tb_tensor_t *out = SENTINEL_TENSOR;
   if (g_have_cuda && !g_no_ipc) {
     print_message("skipping: this driver has CUDA IPC (the other tests use it)\n");
     skip();
@@ -693,16 +664,17 @@ static void refusals_without_cuda_ipc(void **state) {
     assert_status(tb_shm_handle_encode(t, buf, sizeof buf, &len, &fd), TB_ERR_UNSUPPORTED);
     assert_error_mentions("does not export cuIpc");
     assert_status(tb_shm_share(t, &out), TB_ERR_UNSUPPORTED);
-    assert_null(out);
+    assert_ptr_equal(out, SENTINEL_TENSOR);
     assert_status(tb_shm_attach(hand, hlen, -1, &out), TB_ERR_UNSUPPORTED);
     assert_error_mentions("CUDA IPC");
+    assert_ptr_equal(out, SENTINEL_TENSOR);
     tb_tensor_release(t);
     return;
   }
   /* No device: a CUDA handle names memory nothing here can reach. */
   assert_status(tb_shm_attach(hand, hlen, -1, &out), TB_ERR_DEVICE);
   assert_error_mentions("no cuda device is present");
-  assert_null(out);
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   if (tb_get_backend(kDLCUDA) != NULL) return; /* a CUDA build without a device: no tensor */
   /* A build without the CUDA backend: CUDA tensors of another backend get
    * TB_ERR_UNSUPPORTED, with the reason. */
@@ -717,9 +689,10 @@ static void refusals_without_cuda_ipc(void **state) {
   assert_error_mentions("no CUDA backend");
   assert_status(tb_shm_share(t, &out), TB_ERR_UNSUPPORTED);
   assert_error_mentions("no CUDA backend");
-  assert_null(out);
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   assert_status(tb_shm_attach(hand, hlen, -1, &out), TB_ERR_DEVICE);
   assert_error_mentions("no CUDA backend");
+  assert_ptr_equal(out, SENTINEL_TENSOR);
   tb_tensor_release(t);
 }
 
